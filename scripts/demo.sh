@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up (if needed) and run the main job on the embedded default.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+# shellcheck disable=SC1091
+. .venv/bin/activate
+boxprompt evaluate --example --name example "$@"

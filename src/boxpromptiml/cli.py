@@ -1,0 +1,89 @@
+"""The ``boxprompt`` command line: a thin layer over the Python API.
+
+Each subcommand lives in ``boxpromptiml/commands/<name>.py`` and defines
+``add_arguments(parser)`` and ``run(args) -> int``. Command modules import heavy libraries
+(torch, onnxruntime, ...) inside ``run`` so that ``boxprompt --help`` stays fast.
+
+Errors a user can fix (:class:`~boxpromptiml.errors.BoxPromptError`) print one line,
+``boxprompt: error: ...``, and exit with status 2; ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import warnings
+from collections.abc import Sequence
+
+from boxpromptiml import __version__
+from boxpromptiml.errors import BoxPromptError
+
+# name -> (module, one-line help). Order is the order of the pipeline.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "boxes": ("boxpromptiml.commands.boxes", "simulate box annotations from masks (COCO JSON)"),
+    "evaluate": ("boxpromptiml.commands.evaluate", "score predicted maps against ground truth"),
+}
+
+EPILOG = """examples:
+  boxprompt boxes data/coverage --out boxes.json --margin 0.1
+  boxprompt evaluate data/coverage --pred runs/pred/coverage
+  boxprompt evaluate ds1=data/a ds2=data/b.json --pred pred_a pred_b
+
+run 'boxprompt COMMAND --help' for the options of a command."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="boxprompt",
+        description="Weakly supervised image manipulation localization from coarse boxes.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"boxpromptiml {__version__}")
+    parser.add_argument(
+        "--debug", action="store_true", help="show full tracebacks and debug logging"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(
+            name,
+            help=help_text,
+            description=(module.__doc__ or help_text).strip(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``boxprompt``; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s: %(message)s"
+    )
+    if not args.debug:
+        warnings.simplefilter("default")
+        warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"  # type: ignore[assignment]
+    try:
+        return int(args._run(args) or 0)
+    except BoxPromptError as exc:
+        if args.debug:
+            raise
+        print(f"boxprompt: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("boxprompt: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of ``boxprompt``: each module defines ``add_arguments(parser)`` and ``run(args)``."""

@@ -1,0 +1,165 @@
+"""COCO box files and the simulated annotator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from boxpromptiml.data.annotator import (
+    AnnotatorConfig,
+    annotate_dataset,
+    simulate_boxes,
+    tight_boxes,
+)
+from boxpromptiml.data.boxes import (
+    BoxFile,
+    BoxWarning,
+    ImageBoxes,
+    boxes_to_mask,
+    read_coco,
+    write_coco,
+)
+from boxpromptiml.data.sources import load_dataset
+from boxpromptiml.errors import ConfigError, DataError
+
+
+def _two_regions() -> np.ndarray:
+    m = np.zeros((100, 120), bool)
+    m[10:30, 20:50] = True  # 30 wide, 20 high
+    m[60:90, 80:100] = True
+    m[0:2, 0:2] = True  # 4 px speck
+    return m
+
+
+def test_tight_boxes_and_min_area() -> None:
+    m = _two_regions()
+    b = tight_boxes(m, min_area=16)
+    assert sorted(b.tolist()) == [[20, 10, 50, 30], [80, 60, 100, 90]]
+    assert len(tight_boxes(m, min_area=1)) == 3
+    # every region small: the largest is kept, a manipulated image always gets a box
+    tiny = np.zeros((20, 20), bool)
+    tiny[1, 1] = tiny[10:12, 10:12] = True
+    assert tight_boxes(tiny, min_area=100).tolist() == [[10, 10, 12, 12]]
+    assert tight_boxes(np.zeros((5, 5), bool)).shape == (0, 4)
+
+
+def test_merge_distance() -> None:
+    m = np.zeros((50, 50), bool)
+    m[10:20, 10:20] = True
+    m[10:20, 24:30] = True  # 4 px gap
+    assert len(tight_boxes(m, merge_distance=0)) == 2
+    merged = tight_boxes(m, merge_distance=3)
+    assert merged.tolist() == [[10, 10, 30, 20]]
+
+
+def test_margin_and_clipping() -> None:
+    m = np.zeros((100, 120), bool)
+    m[10:30, 20:50] = True
+    b = simulate_boxes(m, AnnotatorConfig(margin=0.1))
+    np.testing.assert_allclose(b, [[17, 8, 53, 32]])
+    edge = np.zeros((50, 50), bool)
+    edge[0:10, 40:50] = True
+    b = simulate_boxes(edge, AnnotatorConfig(margin=0.3))
+    assert b[0, 1] == 0 and b[0, 2] == 50  # clipped to the image
+
+
+def test_jitter_seeded_and_bounded() -> None:
+    m = _two_regions()
+    cfg = AnnotatorConfig(margin=0.1, jitter=0.1, seed=3)
+    a, b = simulate_boxes(m, cfg), simulate_boxes(m, cfg)
+    np.testing.assert_array_equal(a, b)
+    c = simulate_boxes(m, AnnotatorConfig(margin=0.1, jitter=0.1, seed=4))
+    assert not np.array_equal(a, c)
+    tight = tight_boxes(m, 16)
+    size = np.concatenate([tight[:, 2:] - tight[:, :2]] * 2, axis=1)
+    grow = np.abs(a - tight) / size
+    assert np.all(grow <= 0.2 + 1e-9)  # margin + jitter at most
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ConfigError, match="margin"):
+        AnnotatorConfig(margin=0.5)
+    with pytest.raises(ConfigError, match="min_area"):
+        AnnotatorConfig(min_area=0)
+
+
+def test_coco_round_trip(tmp_path: Path) -> None:
+    bf = BoxFile(
+        [
+            ImageBoxes("a.png", 100, 80, np.array([[1.5, 2.0, 30.25, 40.0], [50, 10, 99, 79]])),
+            ImageBoxes("b.jpg", 64, 64, np.zeros((0, 4)), extra={"seconds": 6.5}),
+        ],
+        info={"description": "t"},
+    )
+    p = write_coco(tmp_path / "boxes.json", bf)
+    data = json.loads(p.read_text())
+    assert data["categories"] == [{"id": 1, "name": "manipulated", "supercategory": ""}]
+    assert data["annotations"][0]["bbox"] == [1.5, 2.0, 28.75, 38.0]
+    back = read_coco(p)
+    assert [im.file_name for im in back] == ["a.png", "b.jpg"]
+    np.testing.assert_allclose(back.images[0].boxes, bf.images[0].boxes)
+    assert back.images[1].authentic and back.images[1].extra == {"seconds": 6.5}
+
+
+def test_coco_validation(tmp_path: Path) -> None:
+    data = {
+        "images": [{"id": 7, "file_name": "x.png", "width": 50, "height": 40}],
+        "annotations": [
+            {"id": 1, "image_id": 7, "category_id": 1, "bbox": [-5, 10, 20, 10]},  # clipped
+            {"id": 2, "image_id": 7, "category_id": 1, "bbox": [10, 10, 0, 5]},  # degenerate
+            {"id": 3, "image_id": 99, "category_id": 1, "bbox": [1, 1, 5, 5]},  # unknown image
+        ],
+        "categories": [{"id": 1, "name": "manipulated"}],
+    }
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps(data))
+    with pytest.warns(BoxWarning) as rec:
+        bf = read_coco(p)
+    msgs = " | ".join(str(w.message) for w in rec)
+    assert "clipped" in msgs and "degenerate" in msgs and "unknown image id 99" in msgs
+    np.testing.assert_allclose(bf.images[0].boxes, [[0, 10, 15, 20]])
+    with pytest.raises(DataError, match=r"c\.json"):
+        read_coco(p, strict=True)
+
+
+def test_coco_categories_and_malformed(tmp_path: Path) -> None:
+    data = {
+        "images": [{"id": 1, "file_name": "x.png", "width": 50, "height": 40}],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 3, "bbox": [1, 1, 5, 5]},
+            {"id": 2, "image_id": 1, "category_id": 4, "bbox": [10, 10, 5, 5]},
+        ],
+        "categories": [{"id": 3, "name": "tampered"}, {"id": 4, "name": "person"}],
+    }
+    p = tmp_path / "cats.json"
+    p.write_text(json.dumps(data))
+    with pytest.raises(DataError, match="no category named 'manipulated'"):
+        read_coco(p)
+    assert len(read_coco(p, category="tampered").images[0].boxes) == 1
+    (tmp_path / "m.json").write_text("{not json")
+    with pytest.raises(DataError, match=r"m\.json: malformed JSON"):
+        read_coco(tmp_path / "m.json")
+    (tmp_path / "n.json").write_text("[]")
+    with pytest.raises(DataError, match="not a COCO file"):
+        read_coco(tmp_path / "n.json")
+
+
+def test_boxes_to_mask() -> None:
+    m = boxes_to_mask(np.array([[1.2, 0, 3.0, 2.5]]), 4, 5)
+    assert m.sum() == 2 * 3 and m[0:3, 1:3].all()
+
+
+def test_coverage_boxes_round_trip(coverage_root: Path, tmp_path: Path) -> None:
+    ds = load_dataset(coverage_root)
+    bf = annotate_dataset(ds, AnnotatorConfig(margin=0.1), on_size_mismatch="skip", progress=False)
+    assert len(bf) == 91 and len(bf.problems) == 9
+    p = write_coco(tmp_path / "cov.json", bf)
+    back = read_coco(p, strict=True)
+    assert [im.file_name for im in back] == [im.file_name for im in bf]
+    for a, b in zip(bf, back, strict=True):
+        assert len(a.boxes) >= 1
+        np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
+        assert (a.width, a.height) == (b.width, b.height)
