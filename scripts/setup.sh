@@ -19,10 +19,12 @@ fi
 stamp=".venv/.boxprompt-installed-$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   echo "[setup] installing dependencies (torch comes from the local wheel cache when present)"
-  python -m pip install -q --upgrade pip
-  # shellcheck disable=SC2086
-  python -m pip install -q $TORCH_SPEC
-  python -m pip install -q -e ".[all,dev]"
+  {
+    python -m pip install -q --upgrade pip
+    # shellcheck disable=SC2086
+    python -m pip install -q $TORCH_SPEC
+    python -m pip install -q -e ".[all,dev]"
+  } 2>&1 | { grep -v '^WARNING: Location' || true; }  # hide local-index noise, keep errors
   rm -f .venv/.boxprompt-installed-*
   touch "$stamp"
 else

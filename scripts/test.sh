@@ -6,8 +6,8 @@ bash scripts/setup.sh
 # shellcheck disable=SC1091
 . .venv/bin/activate
 echo "[test] ruff"
-ruff check src tests benchmarks scripts
-ruff format --check src tests benchmarks scripts
+ruff check .
+ruff format --check .
 echo "[test] mypy"
 mypy
 echo "[test] pytest"

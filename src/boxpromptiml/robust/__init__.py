@@ -1,0 +1,1 @@
+"""Robustness: how localization degrades under common image degradations."""
