@@ -22,6 +22,7 @@ from boxpromptiml.errors import BoxPromptError
 
 # name -> (module, one-line help). Order is the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("boxpromptiml.commands.synth", "make a forged dataset with exact masks from photos"),
     "boxes": ("boxpromptiml.commands.boxes", "simulate box annotations from masks (COCO JSON)"),
     "evaluate": ("boxpromptiml.commands.evaluate", "score predicted maps against ground truth"),
 }

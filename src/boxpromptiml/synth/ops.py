@@ -1,0 +1,231 @@
+"""Image operations of the synthesiser: region transforms, compositing, colour matching,
+inpainting and whole-image post-processing.
+
+Arrays: images ``(H, W, 3)`` uint8 RGB; region masks ``(H, W)`` bool; alpha mattes
+``(H, W)`` float32 in ``[0, 1]``; affine transforms ``(2, 3)`` float64 mapping source
+pixel coordinates ``(x, y)`` to destination coordinates (OpenCV's convention).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import cv2
+import numpy as np
+
+from boxpromptiml.data.images import resize_mask
+
+
+def region_box(mask: np.ndarray) -> list[int]:
+    """Tight XYXY box ``[x0, y0, x1, y1]`` (pixel-cover convention) of a non-empty mask."""
+    ys, xs = np.nonzero(mask)
+    return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
+
+
+def dilate(mask: np.ndarray, px: int) -> np.ndarray:
+    """``(H, W)`` bool mask grown by ``px`` pixels (elliptic structuring element)."""
+    if px <= 0 or not mask.any():
+        return mask.copy()
+    k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1, 2 * px + 1))
+    return cv2.dilate(mask.astype(np.uint8), k).astype(bool)
+
+
+def place_patch(
+    patch: np.ndarray,
+    hw: tuple[int, int],
+    rng: np.random.Generator,
+    forbid: np.ndarray | None = None,
+    tries: int = 20,
+) -> np.ndarray | None:
+    """Put a ``(h, w)`` bool ``patch`` at a random position of an ``(H, W)`` canvas.
+
+    Returns the ``(H, W)`` bool mask, or ``None`` when the patch does not fit or every
+    try overlaps ``forbid``.
+    """
+    h, w = hw
+    ph, pw = patch.shape
+    if ph > h or pw > w:
+        return None
+    for _ in range(tries):
+        y0 = int(rng.integers(0, h - ph + 1))
+        x0 = int(rng.integers(0, w - pw + 1))
+        if forbid is not None and (forbid[y0 : y0 + ph, x0 : x0 + pw] & patch).any():
+            continue
+        out = np.zeros((h, w), bool)
+        out[y0 : y0 + ph, x0 : x0 + pw] = patch
+        return out
+    return None
+
+
+def similarity(scale: float, angle_deg: float, mirror: bool) -> np.ndarray:
+    """The ``(2, 2)`` linear part: optional horizontal mirror, then scale, then rotation."""
+    t = np.deg2rad(angle_deg)
+    rot = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
+    return rot @ np.diag([-scale if mirror else scale, scale])
+
+
+def fit_transform(
+    region: np.ndarray,
+    linear: np.ndarray,
+    hw: tuple[int, int],
+    rng: np.random.Generator,
+    forbid: np.ndarray | None = None,
+    tries: int = 30,
+) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """Find a random translation that puts the transformed ``region`` inside the canvas.
+
+    ``region`` is the ``(Hs, Ws)`` bool source mask, ``linear`` the ``(2, 2)`` linear part
+    applied about the region's centroid; when the transformed region is larger than the
+    ``(H, W)`` canvas, ``linear`` is shrunk to fit. The destination centre is drawn
+    uniformly among positions where the region lies fully inside, rounded to whole pixels.
+    Returns ``(M, dest_mask, shrink)``: the ``(2, 3)`` affine, the warped ``(H, W)`` bool
+    mask (warped as float, kept where ``> 0.5``) and the shrink factor applied; or
+    ``None`` when every try overlaps ``forbid``.
+    """
+    h, w = hw
+    ys, xs = np.nonzero(region)
+    if ys.size == 0:
+        return None
+    c = np.array([xs.mean(), ys.mean()])
+    x0, y0, x1, y1 = region_box(region)
+    corners = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], dtype=np.float64) - c
+    shrink = 1.0
+    moved = corners @ linear.T
+    ext = moved.max(axis=0) - moved.min(axis=0)
+    room = np.array([w - 2, h - 2], dtype=np.float64)
+    if (ext > room).any():
+        shrink = float(0.97 * np.min(room / np.maximum(ext, 1e-9)))
+        linear = linear * shrink
+        moved = corners @ linear.T
+    lo, hi = moved.min(axis=0), moved.max(axis=0)
+    src = region.astype(np.float32)
+    for _ in range(tries):
+        tx = float(np.rint(rng.uniform(-lo[0], w - hi[0])))
+        ty = float(np.rint(rng.uniform(-lo[1], h - hi[1])))
+        m = np.zeros((2, 3))
+        m[:, :2] = linear
+        m[:, 2] = np.array([tx, ty]) - linear @ c
+        dest = cv2.warpAffine(src, m, (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0) > 0.5
+        if not dest.any():
+            continue
+        if forbid is not None and (dest & forbid).any():
+            continue
+        return m, dest, shrink
+    return None
+
+
+def warp_image(image: np.ndarray, m: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """Warp an ``(Hs, Ws, 3)`` uint8 image with the ``(2, 3)`` affine ``m`` onto ``(H, W)``
+    (bilinear; borders reflected so that edge pixels never turn black)."""
+    h, w = hw
+    return cv2.warpAffine(
+        image, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+    )
+
+
+def feather_alpha(mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Soft alpha ``(H, W)`` float32: the bool ``mask`` blurred by a Gaussian of ``sigma`` px."""
+    return cv2.GaussianBlur(mask.astype(np.float32), (0, 0), sigma)
+
+
+def composite(host: np.ndarray, layer: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``host + alpha * (layer - host)`` rounded to uint8.
+
+    Where ``alpha == 0`` the result equals ``host`` bit for bit, where ``alpha == 1`` it
+    equals ``layer``. ``host``/``layer`` ``(H, W, 3)`` uint8, ``alpha`` ``(H, W)`` float.
+    """
+    h = host.astype(np.float32)
+    out = h + alpha.astype(np.float32)[:, :, None] * (layer.astype(np.float32) - h)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def _lab(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
+
+
+def match_colour(
+    layer: np.ndarray, region: np.ndarray, host: np.ndarray, strength: float, ring_px: int = 15
+) -> np.ndarray:
+    """Move the colour statistics of ``layer`` inside ``region`` towards the host's.
+
+    Per Lab channel, the mean and standard deviation of the layer's pixels in ``region``
+    are moved by ``strength`` (0 = unchanged, 1 = equal) towards those of the host's
+    pixels in a ring of ``ring_px`` around ``region`` (Reinhard-style transfer). Returns
+    the whole ``(H, W, 3)`` uint8 layer recoloured.
+    """
+    ring = dilate(region, ring_px) & ~region
+    if ring.sum() < 16 or region.sum() < 16:
+        return layer
+    src = _lab(layer)
+    ref = _lab(host)
+    mu_s, sd_s = src[region].mean(axis=0), src[region].std(axis=0)
+    mu_r, sd_r = ref[ring].mean(axis=0), ref[ring].std(axis=0)
+    mu_t = mu_s + strength * (mu_r - mu_s)
+    sd_t = sd_s + strength * (sd_r - sd_s)
+    out = (src - mu_s) * (sd_t / np.maximum(sd_s, 1e-3)) + mu_t
+    rgb = cv2.cvtColor(out.astype(np.float32), cv2.COLOR_LAB2RGB)
+    return np.clip(np.rint(rgb * 255.0), 0, 255).astype(np.uint8)
+
+
+INPAINT_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+
+
+def inpaint(image: np.ndarray, region: np.ndarray, method: str, radius: int) -> np.ndarray:
+    """Fill ``region`` of an ``(H, W, 3)`` uint8 image with OpenCV's inpainting
+    (``method`` ``"telea"`` or ``"ns"``); pixels outside ``region`` are not changed."""
+    return cv2.inpaint(
+        np.ascontiguousarray(image), region.astype(np.uint8), radius, INPAINT_METHODS[method]
+    )
+
+
+def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    """Encode an ``(H, W, 3)`` uint8 RGB image as JPEG at ``quality`` and decode it back."""
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    )
+    if not ok:  # pragma: no cover - OpenCV always encodes a valid uint8 image
+        raise RuntimeError("JPEG encoding failed")
+    decoded = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    if decoded is None:  # pragma: no cover
+        raise RuntimeError("JPEG decoding failed")
+    return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
+
+
+def post_process(
+    image: np.ndarray,
+    mask: np.ndarray,
+    rng: np.random.Generator,
+    probs: dict[str, float],
+    ranges: dict[str, tuple[float, float]],
+) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
+    """Whole-image post-processing in the fixed order resize, blur, noise, JPEG.
+
+    Each step runs with probability ``probs[step]`` and draws its parameter uniformly
+    from ``ranges[step]``: resize scale (area interpolation; the mask follows with
+    nearest neighbour), Gaussian blur sigma in px, Gaussian noise sigma in grey levels,
+    JPEG quality (integer). The mask is otherwise unchanged. Returns the image, the mask
+    and one record per applied step.
+    """
+    ops: list[dict[str, Any]] = []
+    if rng.random() < probs["resize"]:
+        s = float(rng.uniform(*ranges["resize"]))
+        h, w = image.shape[:2]
+        nh, nw = max(32, round(h * s)), max(32, round(w * s))
+        image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+        mask = resize_mask(mask, (nh, nw))
+        ops.append({"op": "resize", "scale": round(s, 4), "hw": [nh, nw]})
+    if rng.random() < probs["blur"]:
+        sigma = float(rng.uniform(*ranges["blur"]))
+        image = cv2.GaussianBlur(image, (0, 0), sigma)
+        ops.append({"op": "blur", "sigma": round(sigma, 4)})
+    if rng.random() < probs["noise"]:
+        sigma = float(rng.uniform(*ranges["noise"]))
+        noisy = image.astype(np.float32) + rng.normal(0.0, sigma, image.shape).astype(np.float32)
+        image = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+        ops.append({"op": "noise", "sigma": round(sigma, 4)})
+    if rng.random() < probs["jpeg"]:
+        lo, hi = ranges["jpeg"]
+        q = int(rng.integers(int(lo), int(hi) + 1))
+        image = jpeg_roundtrip(image, q)
+        ops.append({"op": "jpeg", "quality": q})
+    return image, mask, ops

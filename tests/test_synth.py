@@ -1,0 +1,323 @@
+"""Synthetic manipulated datasets: shapes, exact masks, reproducibility, files, CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import shutil
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from boxpromptiml.cli import main
+from boxpromptiml.data.boxes import read_coco
+from boxpromptiml.data.images import load_image, load_mask
+from boxpromptiml.data.sources import load_dataset
+from boxpromptiml.errors import ConfigError, DataError
+from boxpromptiml.synth import (
+    DEFAULT_PHOTOS,
+    Photo,
+    SynthConfig,
+    default_photos,
+    make_dataset,
+    synthesize,
+)
+from boxpromptiml.synth.ops import dilate
+from boxpromptiml.synth.photos import PhotoCache
+from boxpromptiml.synth.shapes import blob, grow_segment, polygon, superpixels
+from tests.conftest import SHARED_DATA
+
+# small images keep the suite fast; the algorithms do not depend on the size
+SMALL = 192
+CLEAN = {"post": False, "crop": 0.0}  # no post-processing: image vs source comparisons
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[Photo]:
+    return default_photos()
+
+
+@pytest.fixture(scope="module")
+def cache(photos: list[Photo]) -> PhotoCache:
+    return PhotoCache(photos, 2 * SMALL)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory, photos: list[Photo]) -> Path:
+    """One small dataset shared by the file-level tests (6 manipulated, 2 authentic)."""
+    out = tmp_path_factory.mktemp("synth") / "ds"
+    return make_dataset(photos, out, n=6, authentic=2, size=SMALL, seed=5, progress=False)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for sub in ("Tp", "Gt", "Au")
+        if (root / sub).is_dir()
+        for p in sorted((root / sub).iterdir())
+    }
+
+
+# --- photos -------------------------------------------------------------------------
+
+
+def test_default_photos_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("default photos must not touch the network")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    photos = default_photos()
+    names = [p.name for p in photos]
+    assert len(photos) >= 3 and set(names) <= set(DEFAULT_PHOTOS)
+    assert {"sklearn:china", "sklearn:flower", "matplotlib:grace_hopper"} <= set(names)
+    if importlib.util.find_spec("skimage") is not None:
+        assert len(photos) == len(DEFAULT_PHOTOS)  # all bundled photos found
+    for p in photos:
+        img = load_image(p.path)
+        assert img.dtype == np.uint8 and img.ndim == 3 and min(img.shape[:2]) >= 256
+        assert img.std(axis=2).mean() > 2  # a colour photo, not a grey one
+
+
+# --- shapes -------------------------------------------------------------------------
+
+
+def test_blob_and_polygon_areas() -> None:
+    rng = np.random.default_rng(0)
+    for target in (300.0, 2000.0, 15000.0):
+        for make in (blob, polygon):
+            m = make(target, rng)
+            assert m.dtype == bool and m.ndim == 2
+            assert abs(m.sum() / target - 1) < 0.15, (make.__name__, target, m.sum())
+            assert m[0].any() and m[-1].any() and m[:, 0].any() and m[:, -1].any()  # tight
+
+
+def test_superpixels_and_segments(cache: PhotoCache) -> None:
+    img, _ = cache.get(0)
+    rng = np.random.default_rng(1)
+    lab = superpixels(img, 200, rng)
+    assert lab.shape == img.shape[:2] and lab.min() == 0
+    assert 100 <= lab.max() + 1 <= 250
+    target = 0.05 * lab.size
+    forbid = np.zeros(lab.shape, bool)
+    forbid[:, : lab.shape[1] // 2] = True
+    seg = grow_segment(img, target, rng, forbid=forbid)
+    assert 0.5 * target <= seg.sum() <= 2.0 * target
+    assert not (seg & forbid).any()
+    import cv2
+
+    n, _ = cv2.connectedComponents(seg.astype(np.uint8), connectivity=8)
+    assert n == 2  # one region
+
+
+# --- one image ----------------------------------------------------------------------
+
+
+def test_synthesize_is_reproducible(photos: list[Photo], cache: PhotoCache) -> None:
+    cfg = SynthConfig(size=SMALL, seed=3)
+    for i in range(4):
+        a = synthesize(i, photos, cfg, cache=cache)
+        b = synthesize(i, photos, cfg)  # fresh cache: the result must not depend on it
+        np.testing.assert_array_equal(a.image, b.image)
+        np.testing.assert_array_equal(a.mask, b.mask)
+        assert a.record == b.record
+    other = SynthConfig(size=SMALL, seed=4)
+    diffs = [
+        not np.array_equal(
+            synthesize(i, photos, cfg, cache=cache).mask,
+            synthesize(i, photos, other, cache=cache).mask,
+        )
+        for i in range(4)
+    ]
+    assert all(diffs)
+
+
+@pytest.mark.parametrize("kind", ["splice", "copymove", "removal"])
+def test_masks_are_exact_without_post(kind: str, photos: list[Photo], cache: PhotoCache) -> None:
+    cfg = SynthConfig(size=SMALL, kinds={kind: 1}, feather=0.0, **CLEAN)  # type: ignore[arg-type]
+    for i in range(5):
+        r = synthesize(i, photos, cfg, cache=cache)
+        assert r.kind == kind and r.image.shape == r.source.shape
+        assert r.mask.shape == r.image.shape[:2] and r.mask.dtype == bool
+        changed = (r.image != r.source).any(axis=2)
+        # outside the mask: bit-identical to the source photo
+        assert not changed[~r.mask].any(), f"{r.name}: pixels outside the mask changed"
+        # inside: the region was replaced (a few pixels may keep their value by chance)
+        assert changed[r.mask].mean() > 0.3, f"{r.name}: mask marks unchanged pixels"
+        assert {g["kind"] for g in r.record["regions"]} == {kind}
+
+
+def test_feathered_edges_stay_near_the_mask(photos: list[Photo], cache: PhotoCache) -> None:
+    cfg = SynthConfig(size=SMALL, kinds={"splice": 1, "copymove": 1}, feather=1.0, **CLEAN)  # type: ignore[arg-type]
+    for i in range(4):
+        r = synthesize(i, photos, cfg, cache=cache)
+        sigma = max(g["feather_sigma"] for g in r.record["regions"])
+        changed = (r.image != r.source).any(axis=2)
+        band = dilate(r.mask, int(np.ceil(3 * sigma)) + 1)
+        assert not changed[~band].any()
+        assert changed[r.mask].mean() > 0.3
+
+
+@pytest.mark.parametrize("kind", ["splice", "copymove", "removal"])
+def test_each_kind_gives_sane_regions(kind: str, photos: list[Photo], cache: PhotoCache) -> None:
+    cfg = SynthConfig(size=SMALL, kinds={kind: 1}, two_regions=0.5, seed=11)
+    fractions = []
+    for i in range(6):
+        r = synthesize(i, photos, cfg, cache=cache)
+        assert r.mask.any() and r.mask.shape == r.image.shape[:2]
+        assert 1 <= len(r.record["regions"]) <= 2
+        fractions.append(r.mask.mean())
+        hi = cfg.removal_max_area if kind == "removal" else cfg.area[1]
+        assert 0.5 * cfg.area[0] <= r.mask.mean() <= 1.6 * hi
+    assert max(fractions) > 2 * min(fractions)  # sizes spread
+
+
+def test_post_processing_resizes_the_mask(photos: list[Photo], cache: PhotoCache) -> None:
+    cfg = SynthConfig(size=SMALL, resize=1.0, blur=1.0, noise=1.0, jpeg=1.0, crop=0.0)
+    r = synthesize(0, photos, cfg, cache=cache)
+    assert [o["op"] for o in r.record["post"]] == ["resize", "blur", "noise", "jpeg"]
+    assert r.image.shape[:2] == r.mask.shape and r.image.shape[0] < r.source.shape[0]
+    assert r.record["hw"] == list(r.mask.shape)
+
+
+def test_authentic_images_have_no_region(photos: list[Photo], cache: PhotoCache) -> None:
+    r = synthesize(0, photos, SynthConfig(size=SMALL), authentic=True, cache=cache)
+    assert r.authentic and r.name == "au_00000" and not r.mask.any()
+    assert r.record["regions"] == []
+
+
+def test_config_validation(photos: list[Photo]) -> None:
+    with pytest.raises(ConfigError, match="unknown kind"):
+        SynthConfig(kinds={"blur": 1.0})
+    with pytest.raises(ConfigError, match="feather"):
+        SynthConfig(feather=1.5)
+    with pytest.raises(ConfigError, match="area"):
+        SynthConfig(area=(0.3, 0.1))
+    with pytest.raises(ConfigError, match="size"):
+        SynthConfig(size=10)
+    with pytest.raises(ConfigError, match="at least 2 photos"):
+        synthesize(0, photos[:1], SynthConfig())
+    cfg = SynthConfig(kinds={"splice": 2, "removal": 2}, seed=9)
+    assert dict(cfg.kinds) == {"splice": 0.5, "removal": 0.5}
+    assert SynthConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+
+
+# --- datasets on disk ---------------------------------------------------------------
+
+
+def test_dataset_layout_boxes_and_manifest(dataset: Path) -> None:
+    ds = load_dataset(dataset)
+    tampered = [s for s in ds if s.label == 1]
+    authentic = [s for s in ds if s.label == 0]
+    assert len(tampered) == 6 and len(authentic) == 2
+    for s in tampered:
+        assert s.mask is not None
+        img, mask = load_image(s.image), load_mask(s.mask)
+        assert mask.shape == img.shape[:2] and mask.any()
+        raw = np.asarray(Image.open(s.mask))
+        assert set(np.unique(raw).tolist()) <= {0, 255}
+    boxes = read_coco(dataset / "boxes.json", strict=True).by_stem()
+    assert set(boxes) == {s.name for s in ds}
+    for s in tampered:
+        assert len(boxes[s.name].boxes) >= 1
+    for s in authentic:
+        assert boxes[s.name].authentic
+    manifest = json.loads((dataset / "manifest.json").read_text())
+    assert manifest["seed"] == 5 and sum(manifest["counts"].values()) == 8
+    recs = {r["name"]: r for r in manifest["images"]}
+    assert set(recs) == {s.name for s in ds}
+    assert all(r["kind"] in ("splice", "copymove", "removal", "authentic") for r in recs.values())
+    assert not (dataset / ".synth").exists()
+
+
+def test_dataset_is_reproducible_and_worker_independent(
+    dataset: Path, photos: list[Photo], tmp_path: Path
+) -> None:
+    again = make_dataset(
+        photos, tmp_path / "b", n=6, authentic=2, size=SMALL, seed=5, workers=2, progress=False
+    )
+    assert _files(again) == _files(dataset)  # byte-identical images and masks
+    m1 = json.loads((dataset / "manifest.json").read_text())
+    m2 = json.loads((again / "manifest.json").read_text())
+    assert m1["images"] == m2["images"]
+    assert (dataset / "boxes.json").read_bytes() == (again / "boxes.json").read_bytes()
+    other = make_dataset(photos, tmp_path / "c", n=6, size=SMALL, seed=6, progress=False)
+    a, b = _files(dataset), _files(other)
+    assert all(a[k] != b[k] for k in b if k.startswith("Gt/"))
+
+
+def test_resume_extend_and_refuse(photos: list[Photo], tmp_path: Path) -> None:
+    out = tmp_path / "r"
+    make_dataset(photos, out, n=3, size=SMALL, seed=2, progress=False)
+    first = _files(out)
+    stamp = {k: (out / k).stat().st_mtime_ns for k in first}
+    # an interrupted run: one image lost, its record gone
+    (out / "Tp" / "tp_00001.png").unlink()
+    make_dataset(photos, out, n=5, size=SMALL, seed=2, progress=False)
+    now = _files(out)
+    assert len(now) == 10 and all(now[k] == v for k, v in first.items())
+    assert (out / "Gt" / "tp_00000.png").stat().st_mtime_ns == stamp["Gt/tp_00000.png"]
+    fresh = make_dataset(photos, tmp_path / "f", n=5, size=SMALL, seed=2, progress=False)
+    assert _files(fresh) == now
+    with pytest.raises(ConfigError, match="other settings"):
+        make_dataset(photos, out, n=5, size=SMALL, seed=3, progress=False)
+    with pytest.raises(ConfigError, match="beyond"):
+        make_dataset(photos, out, n=2, size=SMALL, seed=2, progress=False)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    with pytest.raises(ConfigError, match="not empty"):
+        make_dataset(photos, foreign, n=2, size=SMALL, progress=False)
+
+
+def test_bad_photos_are_skipped_and_listed(photos: list[Photo], tmp_path: Path) -> None:
+    src = tmp_path / "photos"
+    src.mkdir()
+    for p in photos[:3]:
+        shutil.copy(p.path, src / p.path.name)
+    (src / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(src / "tiny.png")
+    out = make_dataset(src, tmp_path / "o", n=3, size=SMALL, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    skipped = manifest["skipped_photos"]
+    assert len(skipped) == 2
+    assert any("broken.png" in s for s in skipped) and any("tiny.png" in s for s in skipped)
+    assert [p["name"] for p in manifest["photos"]] == sorted(p.path.name for p in photos[:3])
+    assert len(load_dataset(out)) == 3
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "broken.jpg").write_bytes(b"nope")
+    with pytest.raises(DataError, match="none of the 1 photo"):
+        make_dataset(bad, tmp_path / "o2", n=1, progress=False)
+
+
+def test_shared_photo_folder(tmp_path: Path) -> None:
+    root = SHARED_DATA / "photos" / "kodak24"
+    if not root.is_dir():
+        pytest.skip("../shared/data/photos is not present")
+    out = make_dataset(root, tmp_path / "k", n=3, size=SMALL, progress=False)
+    assert len(load_dataset(out)) == 3
+
+
+# --- CLI ----------------------------------------------------------------------------
+
+
+def test_cli_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli"
+    argv = ["synth", "--n", "3", "--authentic", "1", "--size", str(SMALL), "--out", str(out)]
+    assert main([*argv, "--workers", "1", "--no-progress", "--set", "jpeg=1", "--seed", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "3 manipulated" in printed and "1 authentic" in printed
+    assert len(load_dataset(out)) == 4
+    assert main(["synth", "--list-photos"]) == 0
+    assert "sklearn:china" in capsys.readouterr().out
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["jpeg"] == 1 and manifest["config"]["seed"] == 1
+    assert all(r["post"][-1]["op"] == "jpeg" for r in manifest["images"])
+    assert main(["synth", "--kinds", "warp=1", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown kind" in capsys.readouterr().err
+    assert main(["synth", "--set", "fether=0", "--out", str(tmp_path / "x")]) == 2
+    assert "did you mean feather" in capsys.readouterr().err
+    assert main(["synth", "--n", "3", "--out", str(out), "--seed", "2", "--no-progress"]) == 2
