@@ -9,7 +9,6 @@ images only; authentic images (label 0) enter the image-level metrics only. See
 
 from __future__ import annotations
 
-import csv
 import io
 import math
 import os
@@ -31,6 +30,7 @@ from boxpromptiml.data.sources import (
 from boxpromptiml.errors import ConfigError, DataError
 from boxpromptiml.fileio import atomic_write_json, atomic_write_text
 from boxpromptiml.metrics import MetricAccumulator, MetricInputError
+from boxpromptiml.tables import jsonable, rows_to_csv
 
 PathLike = str | os.PathLike[str]
 MissingPolicy = Literal["error", "skip", "zero"]
@@ -92,7 +92,7 @@ class EvaluationResult:
         """Write ``results.json`` (everything), ``summary.csv`` and ``per_image.csv``."""
         out = Path(out_dir)
         paths = {
-            "json": atomic_write_json(out / "results.json", _jsonable(self.to_dict())),
+            "json": atomic_write_json(out / "results.json", jsonable(self.to_dict())),
             "summary_csv": atomic_write_text(out / "summary.csv", self.summary_csv()),
             "per_image_csv": atomic_write_text(out / "per_image.csv", self.per_image_csv()),
         }
@@ -102,10 +102,10 @@ class EvaluationResult:
         rows = [{"dataset": d.name, **d.summary} for d in self.datasets]
         if len(self.datasets) > 1:
             rows.append({"dataset": "average", **self.average})
-        return _to_csv(rows)
+        return rows_to_csv(rows)
 
     def per_image_csv(self) -> str:
-        return _to_csv([{"dataset": d.name, **r} for d in self.datasets for r in d.rows])
+        return rows_to_csv([{"dataset": d.name, **r} for d in self.datasets for r in d.rows])
 
     def table(self) -> str:
         """A plain-text table of the summaries (what the CLI prints, without colour)."""
@@ -135,31 +135,6 @@ class EvaluationResult:
 
 def _fmt(v: float | None) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
-
-
-def _jsonable(obj: Any) -> Any:
-    """NaN becomes null so the JSON stays standard."""
-    if isinstance(obj, float):
-        return None if math.isnan(obj) else obj
-    if isinstance(obj, dict):
-        return {k: _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, list | tuple):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, np.generic):
-        return _jsonable(obj.item())
-    return obj
-
-
-def _to_csv(rows: list[dict[str, Any]]) -> str:
-    fields: list[str] = []
-    for r in rows:
-        fields.extend(k for k in r if k not in fields)
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: ("" if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()})
-    return buf.getvalue()
 
 
 def index_predictions(pred_dir: PathLike, suffix: str = "") -> dict[str, Path]:

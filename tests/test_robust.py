@@ -1,0 +1,75 @@
+"""Robustness sweeps: clean baseline, degradation, determinism and outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from boxpromptiml.data.images import load_mask
+from boxpromptiml.data.sources import Sample, load_dataset
+from boxpromptiml.robust.sweep import conditions, robustness_sweep
+
+
+@pytest.fixture
+def bright_squares(tmp_path: Path) -> Path:
+    """Manipulated region = a bright square on a dark, slightly noisy background."""
+    rng = np.random.default_rng(0)
+    for sub in ("Tp", "Gt"):
+        (tmp_path / sub).mkdir()
+    for i in range(4):
+        img = rng.normal(40, 5, (48, 64, 3))
+        m = np.zeros((48, 64), bool)
+        m[8 + i : 24 + i, 10 + 2 * i : 30 + 2 * i] = True
+        img[m] = 220
+        Image.fromarray(np.clip(img, 0, 255).astype(np.uint8)).save(tmp_path / "Tp" / f"s{i}.png")
+        Image.fromarray(m.astype(np.uint8) * 255).save(tmp_path / "Gt" / f"s{i}.png")
+    return tmp_path
+
+
+def brightness_predictor(images: list[np.ndarray], sample: Sample) -> list[np.ndarray]:
+    """A stand-in localizer: the map is the normalised brightness."""
+    return [np.clip((im.mean(axis=2) - 40) / 180, 0, 1).astype(np.float32) for im in images]
+
+
+def test_sweep_degrades_and_is_deterministic(bright_squares: Path, tmp_path: Path) -> None:
+    ds = load_dataset(bright_squares)
+    sweep = {"blur": [3, 15], "noise": [3, 60], "jpeg": [95]}
+    res = robustness_sweep(brightness_predictor, [ds], sweep, progress=False)
+    by = {r["condition"]: r for r in res.rows}
+    assert [r["condition"] for r in res.rows] == [c.label for c in conditions(sweep)]
+    assert by["clean"]["f1"] > 0.95 and by["clean"]["n"] == 4
+    assert by["blur=15"]["f1"] < by["blur=3"]["f1"] <= by["clean"]["f1"] + 1e-9
+    assert by["noise=60"]["f1"] < by["noise=3"]["f1"]
+    again = robustness_sweep(brightness_predictor, [ds], sweep, progress=False)
+    assert again.rows == res.rows  # seeded noise: identical results
+    paths = res.save(tmp_path / "out")
+    data = json.loads(paths["json"].read_text())
+    assert data["rows"][0]["f1_relative"] == pytest.approx(1.0)
+    assert {"plot_blur", "plot_noise", "plot_jpeg"} <= set(paths)
+    assert paths["plot_blur"].stat().st_size > 1000
+    assert (tmp_path / "out" / "robustness.csv").read_text().startswith("dataset,family,level")
+
+
+def test_predictor_gets_the_sample(bright_squares: Path) -> None:
+    """A box-prompted teacher needs the sample: an oracle reading the mask stays perfect."""
+    ds = load_dataset(bright_squares)
+
+    def oracle(images: list[np.ndarray], sample: Sample) -> list[np.ndarray]:
+        assert sample.mask is not None
+        m = load_mask(sample.mask).astype(np.float32)
+        return [m for _ in images]
+
+    res = robustness_sweep(oracle, [ds], {"noise": [23]}, progress=False)
+    assert all(r["f1"] == pytest.approx(1.0) for r in res.rows)
+
+
+def test_bad_images_skipped(bright_squares: Path) -> None:
+    (bright_squares / "Tp" / "s0.png").write_bytes(b"broken")
+    res = robustness_sweep(
+        brightness_predictor, [load_dataset(bright_squares)], {"blur": [3]}, progress=False
+    )
+    assert res.rows[0]["n"] == 3 and any("s0.png" in p for p in res.problems)
