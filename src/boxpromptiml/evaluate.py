@@ -228,7 +228,11 @@ def evaluate_dataset(
         except MetricInputError as exc:  # e.g. an "authentic" image whose mask is not empty
             problems.append(f"{s.image}: {exc} [skipped]")
             continue
-        extra[s.name] = {"prediction": src}
+        extra[s.name] = {
+            "image": str(s.image),
+            "mask": str(s.mask) if s.mask is not None else "",
+            "prediction": src,
+        }
     if not acc.rows:
         raise DataError(f"{dataset.name}: no image could be evaluated; problems: {problems[:5]}")
     rows = [{**r, **extra.get(str(r.get("name")), {})} for r in acc.rows]
