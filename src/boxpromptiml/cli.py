@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("boxpromptiml.commands.synth", "make a forged dataset with exact masks from photos"),
     "boxes": ("boxpromptiml.commands.boxes", "simulate box annotations from masks (COCO JSON)"),
     "evaluate": ("boxpromptiml.commands.evaluate", "score predicted maps against ground truth"),
+    "report": ("boxpromptiml.commands.report", "self-contained HTML report of an evaluation run"),
 }
 
 EPILOG = """examples:
