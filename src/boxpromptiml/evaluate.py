@@ -214,7 +214,7 @@ def evaluate_dataset(
                 continue
             if s.name in preds:
                 prob = resize_map(load_map(preds[s.name]), mask.shape)
-                src = str(preds[s.name])
+                src = str(preds[s.name].resolve())
             else:
                 prob, src = np.zeros(mask.shape, dtype=np.float32), "missing (scored as zero)"
         except SizeMismatchError:
@@ -229,8 +229,8 @@ def evaluate_dataset(
             problems.append(f"{s.image}: {exc} [skipped]")
             continue
         extra[s.name] = {
-            "image": str(s.image),
-            "mask": str(s.mask) if s.mask is not None else "",
+            "image": str(s.image.resolve()),
+            "mask": str(s.mask.resolve()) if s.mask is not None else "",
             "prediction": src,
         }
     if not acc.rows:
@@ -281,6 +281,9 @@ def evaluate(
         "image_reduce": image_reduce,
         "on_size_mismatch": on_size_mismatch,
         "on_missing_pred": on_missing_pred,
-        "pred_dirs": [str(p) for p in pred_dirs],
+        "invert_masks": invert_masks,
+        "pred_suffix": pred_suffix,
+        "pred_dirs": [str(Path(p).resolve()) for p in pred_dirs],
+        "datasets": [{"name": d.name, **d.spec} for d in datasets],
     }
     return EvaluationResult(results, settings)

@@ -22,7 +22,7 @@ import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
@@ -58,6 +58,9 @@ class Dataset:
     name: str
     samples: list[Sample]
     problems: list[str] = field(default_factory=list)
+    #: How to resolve the dataset again: ``{"source", "masks", "mask_suffixes"}`` with
+    #: absolute paths (set by :func:`load_dataset`; empty for hand-made datasets).
+    spec: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -220,7 +223,28 @@ def load_dataset(
     * ``source`` a ``.json`` file: an IMDL-BenCo list.
     * ``source`` a folder with ``Tp/`` and ``Gt/`` (and optionally ``Au/``): paired by stem.
     * ``source`` an image folder and ``masks`` a mask folder: paired by stem.
+
+    The returned dataset's ``spec`` records the absolute source paths.
     """
+    ds = _load_dataset(
+        source, masks, mask_suffixes=mask_suffixes, name=name, allow_unpaired=allow_unpaired
+    )
+    ds.spec = {
+        "source": str(Path(source).resolve()),
+        "masks": None if masks is None else str(Path(masks).resolve()),
+        "mask_suffixes": list(mask_suffixes),
+    }
+    return ds
+
+
+def _load_dataset(
+    source: PathLike,
+    masks: PathLike | None = None,
+    *,
+    mask_suffixes: Sequence[str] = DEFAULT_MASK_SUFFIXES,
+    name: str | None = None,
+    allow_unpaired: bool = False,
+) -> Dataset:
     src = Path(source)
     if src.suffix.lower() == ".json":
         return load_json_list(src, name)
