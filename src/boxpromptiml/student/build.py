@@ -1,0 +1,185 @@
+"""Student builders: one private function wires the parts; presets differ by a few numbers.
+
+The architecture is fully described by :class:`StudentArgs`, a small dataclass that is
+saved in every checkpoint (``model_args``) so that the model can be rebuilt from it.
+Backbones are timm models by name; the channels and strides of the fused scales are read
+from timm's ``feature_info``, never hard-coded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from boxpromptiml.errors import CheckpointError, ConfigError
+from boxpromptiml.student.mgfm import MGFM
+from boxpromptiml.student.model import Student
+
+__all__ = ["STUDENTS", "StudentArgs", "build_student", "resolve_student_args"]
+
+_IMAGENET_MEAN = (0.485, 0.456, 0.406)
+_IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class StudentArgs:
+    """Everything needed to rebuild a student (stored as ``model_args`` in checkpoints).
+
+    Attributes:
+        backbone: timm model name with ``features_only`` support.
+        num_scales: how many of the backbone's last feature levels MGFM fuses.
+        dim: MGFM projection width.
+        memory_size: memory prototypes ``K``; ``0`` removes the memory bank (ablation).
+        gates: spatial gates on (``False``: plain sum, ablation).
+        alpha: ``None`` learns α; a float in ``(0, 1)`` fixes it (ablation).
+    """
+
+    backbone: str = "tiny_vit_5m_224"
+    num_scales: int = 4
+    dim: int = 64
+    memory_size: int = 32
+    gates: bool = True
+    alpha: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict of JSON types (what checkpoints store)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StudentArgs:
+        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ConfigError(f"unknown student argument(s): {', '.join(unknown)}")
+        return cls(**dict(data))
+
+
+#: Named presets. Any other timm name is accepted by :func:`resolve_student_args`.
+STUDENTS: dict[str, StudentArgs] = {
+    # the paper's student: TinyViT-5M (64/128/160/320 channels at strides 4..32) + MGFM
+    "tinyvit5m": StudentArgs(backbone="tiny_vit_5m_224"),
+    # EfficientNet-Lite0, last 4 stages (24/40/112/320 channels at strides 4..32)
+    "efficientnet-lite0": StudentArgs(backbone="tf_efficientnet_lite0"),
+}
+
+
+def resolve_student_args(
+    model: str | StudentArgs | Mapping[str, Any], **overrides: Any
+) -> StudentArgs:
+    """A preset name, a timm model name, a dict or a :class:`StudentArgs`, plus overrides.
+
+    ``None`` overrides are ignored (convenient for optional CLI flags), except ``alpha``
+    which is ``None`` when learned: pass it only to fix it.
+    """
+    if isinstance(model, StudentArgs):
+        args = model
+    elif isinstance(model, Mapping):
+        args = StudentArgs.from_dict(model)
+    elif model in STUDENTS:
+        args = STUDENTS[model]
+    else:
+        args = StudentArgs(backbone=model)
+    given = {k: v for k, v in overrides.items() if v is not None}
+    names = {f.name for f in dataclasses.fields(StudentArgs)}
+    unknown = sorted(set(given) - names)
+    if unknown:
+        raise ConfigError(f"unknown student argument(s): {', '.join(unknown)}")
+    return dataclasses.replace(args, **given)
+
+
+def _check_timm_name(name: str) -> None:
+    import timm
+
+    if name in timm.list_models() or name in timm.list_models(pretrained=True):
+        return
+    presets = list(STUDENTS)
+    close = difflib.get_close_matches(name, presets + timm.list_models(), n=3)
+    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    raise ConfigError(
+        f"unknown student model {name!r}: give a preset ({', '.join(presets)}) "
+        f"or a timm model name{hint}"
+    )
+
+
+def _create_backbone(args: StudentArgs, pretrained: str | os.PathLike[str] | None) -> Any:
+    """The timm ``features_only`` backbone returning the last ``num_scales`` levels."""
+    import timm
+
+    _check_timm_name(args.backbone)
+    if args.num_scales < 1:
+        raise ConfigError(f"num_scales must be >= 1, got {args.num_scales}")
+    kwargs: dict[str, Any] = {
+        "features_only": True,
+        "out_indices": tuple(range(-args.num_scales, 0)),
+    }
+    hub = isinstance(pretrained, str) and (pretrained == "timm" or pretrained.startswith("hf-hub:"))
+    if hub:
+        # online: timm downloads the weights (never used in tests)
+        assert isinstance(pretrained, str)
+        if pretrained.startswith("hf-hub:"):
+            kwargs["pretrained_cfg_overlay"] = {"hf_hub_id": pretrained[len("hf-hub:") :]}
+        kwargs["pretrained"] = True
+    try:
+        backbone = timm.create_model(args.backbone, **kwargs)
+    except (RuntimeError, ValueError, IndexError, AssertionError) as exc:
+        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(
+            f"cannot build backbone {args.backbone!r} with {args.num_scales} feature levels "
+            f"(timm features_only): {msg}"
+        ) from exc
+    if pretrained is not None and not hub:
+        path = Path(pretrained)
+        if not path.is_file():
+            raise CheckpointError(
+                f"{path}: pretrained weight file not found (give a local file, 'timm' for "
+                "timm's default weights, or 'hf-hub:<repo id>'; the last two need internet)"
+            )
+        from boxpromptiml.student.weights import load_backbone_weights
+
+        load_backbone_weights(backbone, args.backbone, path)
+    return backbone
+
+
+def _build(args: StudentArgs, pretrained: str | os.PathLike[str] | None) -> Student:
+    backbone = _create_backbone(args, pretrained)
+    info = backbone.feature_info
+    channels = [int(c) for c in info.channels()]
+    strides = [int(s) for s in info.reduction()]
+    fusion = MGFM(
+        channels,
+        dim=args.dim,
+        memory_size=args.memory_size,
+        gates=args.gates,
+        alpha=args.alpha,
+    )
+    cfg = getattr(backbone, "pretrained_cfg", None) or {}
+    mean = tuple(cfg.get("mean", _IMAGENET_MEAN))
+    std = tuple(cfg.get("std", _IMAGENET_STD))
+    return Student(backbone, fusion, mean=mean, std=std, strides=strides)
+
+
+def build_student(
+    model: str | StudentArgs | Mapping[str, Any] = "tinyvit5m",
+    pretrained: str | os.PathLike[str] | None = None,
+    **overrides: Any,
+) -> Student:
+    """Build a student.
+
+    Args:
+        model: a preset of :data:`STUDENTS` (``tinyvit5m``, ``efficientnet-lite0``), any
+            timm model name supporting ``features_only``, a dict, or :class:`StudentArgs`.
+        pretrained: backbone weights: ``None`` (random init), a local file (see
+            :mod:`boxpromptiml.student.weights`), or, online only, ``"timm"`` (timm's
+            default weights) or ``"hf-hub:<repo id>"``.
+        overrides: :class:`StudentArgs` fields, e.g. ``memory_size=0``.
+
+    The returned model's ``forward`` maps ``(B, 3, H, W)`` RGB in ``[0, 1]`` to logits
+    ``(B, 1, H, W)``; it is in training mode, on the CPU.
+    """
+    return _build(resolve_student_args(model, **overrides), pretrained)

@@ -1,0 +1,200 @@
+"""Train a student on pseudo-masks (or, with --gt, on ground-truth masks).
+
+TRAIN is IMAGES_DIR,PSEUDO_DIR (paired by file stem; a _mask/_gt stem suffix is accepted)
+or a JSON list of [image, pseudo-mask] pairs. Pseudo-masks are PNG probabilities 0-255
+used as soft targets. --val takes a DATASET with ground-truth masks (ROOT with Tp/ Gt/,
+LIST.json, or IMAGES_DIR,MASKS_DIR) and is scored each epoch with per-image pixel F1.
+
+The run folder (default runs/train/<name>, auto-incremented) receives config.json,
+last.pt, best.pt, log.csv. Resume a killed run with --resume RUN_DIR.
+Several GPUs: --devices N, or launch with torchrun (each process joins its world):
+  torchrun --nproc_per_node 4 -m boxpromptiml.train TRAIN --val VAL --out runs/train/x
+
+examples:
+  boxprompt train data/casia2/Tp,pseudo/casia2 --val data/coverage --epochs 20
+  boxprompt train train.json --val val.json --model efficientnet-lite0 --pretrained lite0.pth
+  boxprompt train data/casia2 --gt --val data/coverage --name fully_supervised
+  boxprompt train --resume runs/train/exp3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+__all__ = ["add_arguments", "config_from_args", "main", "run"]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``boxprompt train`` (defaults are those of :class:`TrainConfig`)."""
+    p.add_argument(
+        "train",
+        nargs="?",
+        metavar="TRAIN",
+        help="IMAGES_DIR,PSEUDO_DIR or LIST.json of [image, pseudo-mask] (with --gt: any DATASET)",
+    )
+    p.add_argument("--val", metavar="DATASET", help="validation DATASET with ground-truth masks")
+    p.add_argument(
+        "--gt",
+        action="store_true",
+        help="train on ground-truth masks (binary): the fully supervised comparison",
+    )
+    g = p.add_argument_group("model")
+    g.add_argument(
+        "--model",
+        default="tinyvit5m",
+        help="tinyvit5m (default), efficientnet-lite0, or a timm model name",
+    )
+    g.add_argument(
+        "--pretrained",
+        metavar="FILE|timm|hf-hub:ID",
+        help="backbone weights: a local file, or (online) timm's default / a hub id",
+    )
+    g.add_argument("--dim", type=int, help="MGFM width (default 64)")
+    g.add_argument("--memory-size", type=int, help="memory prototypes K, 0 = no bank (default 32)")
+    g.add_argument("--no-gates", action="store_true", help="ablation: no spatial gates")
+    g.add_argument("--alpha", type=float, help="ablation: fixed alpha in (0, 1) (default learned)")
+    g = p.add_argument_group("optimisation")
+    g.add_argument("--epochs", type=int, default=20, help="default 20")
+    g.add_argument("--batch", type=int, default=16, help="batch size per process (default 16)")
+    g.add_argument("--imgsz", type=int, default=224, help="square input size (default 224)")
+    g.add_argument("--lr", type=float, default=1e-4, help="AdamW learning rate (default 1e-4)")
+    g.add_argument("--weight-decay", type=float, default=1e-4, help="default 1e-4")
+    g.add_argument("--warmup-epochs", type=float, default=1.0, help="default 1")
+    g.add_argument("--dice", type=float, default=0.0, help="weight of a soft Dice term (default 0)")
+    g.add_argument("--focal", type=float, default=0.0, help="weight of a focal term (default 0)")
+    g.add_argument("--bce", type=float, default=1.0, help="weight of the BCE term (default 1)")
+    g.add_argument("--grad-clip", type=float, help="clip the gradient norm (default off)")
+    g.add_argument("--no-augment", action="store_true", help="resize only, no augmentation")
+    g.add_argument("--seed", type=int, default=0, help="default 0")
+    g = p.add_argument_group("run")
+    g.add_argument("--out", help="run folder (default runs/train/<name>, auto-incremented)")
+    g.add_argument("--name", default="exp", help="run name under runs/train (default exp)")
+    g.add_argument("--resume", metavar="RUN_DIR", help="continue the run saved in RUN_DIR")
+    g.add_argument("--save-every", type=int, default=0, help="also save last.pt every N steps")
+    g.add_argument("--workers", type=int, help="data-loading processes (default min(4, CPUs-1))")
+    g.add_argument("--accelerator", default="auto", choices=("auto", "cpu", "cuda"))
+    g.add_argument("--devices", default="auto", help="processes/GPUs on this node (default auto)")
+    g.add_argument("--num-nodes", type=int, default=1, help="default 1")
+    g.add_argument(
+        "--precision",
+        default="auto",
+        choices=("auto", "32-true", "bf16-mixed", "16-mixed"),
+        help="auto: mixed precision on GPU, fp32 on CPU",
+    )
+    g.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _devices(value: str) -> int | str:
+    return value if value == "auto" else int(value)
+
+
+def config_from_args(args: argparse.Namespace) -> object:
+    """Build the :class:`~boxpromptiml.train.TrainConfig` described by parsed arguments."""
+    from boxpromptiml.commands._common import parse_dataset_spec
+    from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES
+    from boxpromptiml.errors import ConfigError
+    from boxpromptiml.runs import next_run_dir
+    from boxpromptiml.student import resolve_student_args
+    from boxpromptiml.train.config import TrainConfig
+    from boxpromptiml.train.loop import load_train_config
+
+    devices = _devices(str(args.devices))
+    runtime = {
+        "workers": args.workers,
+        "accelerator": args.accelerator,
+        "devices": devices,
+        "num_nodes": args.num_nodes,
+        "precision": args.precision,
+        "progress": not args.no_progress,
+    }
+    if args.resume:
+        cfg = load_train_config(args.resume)
+        cfg.resume = True
+        for k, v in runtime.items():
+            if v is not None:
+                setattr(cfg, k, v)
+        return cfg
+    if not args.train:
+        raise ConfigError("give the TRAIN data (IMAGES_DIR,PSEUDO_DIR or LIST.json), or --resume")
+    spec = str(args.train)
+    if not args.gt and "," not in spec and not spec.endswith(".json") and Path(spec, "Gt").is_dir():
+        raise ConfigError(
+            f"{spec}: a Tp/ Gt/ root holds ground-truth masks; give IMAGES_DIR,PSEUDO_DIR "
+            "for pseudo-masks, or pass --gt for the fully supervised comparison"
+        )
+    train = parse_dataset_spec(spec, DEFAULT_MASK_SUFFIXES)
+    val = parse_dataset_spec(args.val, DEFAULT_MASK_SUFFIXES) if args.val else None
+    model = resolve_student_args(
+        args.model,
+        dim=args.dim,
+        memory_size=args.memory_size,
+        gates=False if args.no_gates else None,
+        alpha=args.alpha,
+    )
+    # every process of a multi-process run must agree on the folder: no auto-increment
+    multi = (devices != "auto" and int(devices) > 1) or int(os.environ.get("WORLD_SIZE", "1")) > 1
+    out = Path(args.out) if args.out else next_run_dir("train", args.name, exist_ok=multi)
+    return TrainConfig(
+        train=list(train.samples),
+        val=list(val.samples) if val else [],
+        out_dir=out,
+        supervision="gt" if args.gt else "pseudo",
+        model=model,
+        pretrained=args.pretrained,
+        epochs=args.epochs,
+        batch_size=args.batch,
+        input_size=args.imgsz,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_epochs=args.warmup_epochs,
+        bce_weight=args.bce,
+        dice_weight=args.dice,
+        focal_weight=args.focal,
+        grad_clip=args.grad_clip,
+        augment=not args.no_augment,
+        seed=args.seed,
+        save_every=args.save_every,
+        **runtime,  # type: ignore[arg-type]
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``boxprompt train``; prints the run folder and the best validation F1."""
+    from boxpromptiml.train.config import TrainConfig
+    from boxpromptiml.train.loop import fit
+
+    cfg = config_from_args(args)
+    assert isinstance(cfg, TrainConfig)
+    result = fit(cfg)
+    if int(os.environ.get("RANK", "0")) == 0 and result.last.exists():
+        best = (
+            f"; best val F1 {result.best_f1:.4f} at epoch {result.best_epoch} ({result.best})"
+            if result.best_f1 is not None
+            else ""
+        )
+        print(f"trained {result.steps} steps, saved to {result.out_dir}{best}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m boxpromptiml.train`` (for torchrun, which needs a module or script)."""
+    import logging
+    import sys
+
+    from boxpromptiml.errors import BoxPromptError
+
+    parser = argparse.ArgumentParser(
+        prog="python -m boxpromptiml.train",
+        description=(__doc__ or "").strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    try:
+        return run(args)
+    except BoxPromptError as exc:
+        print(f"boxprompt train: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,190 @@
+"""Training and validation data: reading, augmentation, and a resumable, sharded order.
+
+Reproducibility without global random state: the order of an epoch is a permutation
+seeded by ``(seed, epoch)``, and each sample's augmentation is seeded by
+``(seed, epoch, index)``. A run resumed at step ``k`` of an epoch therefore sees exactly
+the batches it would have seen, whatever the number of data-loading workers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from boxpromptiml.data.images import load_image, load_map, load_mask
+from boxpromptiml.data.sources import Sample, load_sample
+from boxpromptiml.errors import ConfigError, DataError
+from boxpromptiml.student.model import image_to_tensor, resize_image
+
+__all__ = ["TrainDataset", "ValDataset", "epoch_batches", "sample_seed", "val_collate"]
+
+
+def sample_seed(seed: int, epoch: int, index: int) -> int:
+    """Augmentation seed of sample ``index`` in ``epoch`` (a 32-bit integer)."""
+    return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+
+
+def epoch_batches(
+    n: int, batch_size: int, epoch: int, seed: int, rank: int = 0, world_size: int = 1
+) -> list[list[tuple[int, int]]]:
+    """This process's batches of one epoch, as lists of ``(index, augmentation_seed)``.
+
+    The permutation of ``range(n)`` depends on ``(seed, epoch)`` only; it is padded by
+    wrapping around to a multiple of ``world_size`` and dealt out round-robin, so that
+    every process gets the same number of samples (as ``DistributedSampler`` does). Each
+    process keeps full batches only (``drop_last``); the count is the same on every rank.
+    """
+    if n < 1:
+        raise ConfigError("no training samples")
+    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(epoch))
+    order = torch.randperm(n, generator=g).tolist()
+    total = -(-n // world_size) * world_size
+    order = (order * (total // n + 1))[:total]
+    mine = order[rank::world_size]
+    if len(mine) < batch_size:
+        raise ConfigError(
+            f"batch size {batch_size} is larger than the {len(mine)} training samples each of "
+            f"the {world_size} process(es) gets; lower the batch size"
+        )
+    n_batches = len(mine) // batch_size
+    return [
+        [(i, sample_seed(seed, epoch, i)) for i in mine[b * batch_size : (b + 1) * batch_size]]
+        for b in range(n_batches)
+    ]
+
+
+def build_augmentation(size: int, soft_targets: bool) -> Any:
+    """The training augmentation (albumentations): random resized crop to ``size²``,
+    flips, JPEG recompression, blur and noise. Soft targets are resampled bilinearly,
+    binary ones with nearest neighbour."""
+    import albumentations as A
+
+    return A.Compose(
+        [
+            A.RandomResizedCrop(
+                size=(size, size),
+                scale=(0.5, 1.0),
+                ratio=(3 / 4, 4 / 3),
+                interpolation=cv2.INTER_LINEAR,
+                mask_interpolation=cv2.INTER_LINEAR if soft_targets else cv2.INTER_NEAREST,
+                area_for_downscale="image",
+                p=1.0,
+            ),
+            A.HorizontalFlip(p=0.5),
+            A.VerticalFlip(p=0.2),
+            A.ImageCompression(compression_type="jpeg", quality_range=(60, 100), p=0.3),
+            A.GaussianBlur(blur_limit=(3, 5), sigma_limit=(0.1, 1.5), p=0.1),
+            A.GaussNoise(std_range=(0.01, 0.04), p=0.1),
+        ],
+        seed=0,
+    )
+
+
+class TrainDataset(Dataset[dict[str, Any]]):
+    """Images and their target maps, augmented.
+
+    Items are requested as ``(index, augmentation_seed)`` (see :func:`epoch_batches`) and
+    returned as a dict: ``image`` ``(3, S, S)`` float32 in ``[0, 1]``, ``target``
+    ``(1, S, S)`` float32 in ``[0, 1]``, ``name`` str. Targets are read with
+    :func:`~boxpromptiml.data.images.load_map` (soft pseudo-masks, ``supervision="pseudo"``)
+    or :func:`~boxpromptiml.data.images.load_mask` (binary, ``"gt"``); a sample without
+    a target path gets an all-zero target (authentic image).
+    """
+
+    def __init__(
+        self, samples: Sequence[Sample], size: int, supervision: str, augment: bool
+    ) -> None:
+        self.samples = list(samples)
+        self.size = size
+        self.soft = supervision == "pseudo"
+        self.augment = build_augmentation(size, self.soft) if augment else None
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Image ``(H, W, 3)`` uint8 and target ``(H, W)`` float32 in ``[0, 1]``."""
+        s = self.samples[index]
+        image = load_image(s.image)
+        target: np.ndarray
+        if s.mask is None:
+            target = np.zeros(image.shape[:2], np.float32)
+        elif self.soft:
+            target = load_map(s.mask)
+        else:
+            target = load_mask(s.mask).astype(np.float32)
+        if target.shape != image.shape[:2]:
+            th, tw = target.shape[:2]
+            raise DataError(
+                f"{s.mask}: target is {th}x{tw} but image {s.image.name} is "
+                f"{image.shape[0]}x{image.shape[1]}"
+            )
+        return image, target
+
+    def __getitem__(self, item: tuple[int, int]) -> dict[str, Any]:
+        index, seed = item
+        image, target = self.load(index)
+        if self.augment is not None:
+            self.augment.set_random_seed(seed)
+            out = self.augment(image=image, mask=target)
+            image, target = out["image"], out["mask"]
+        else:
+            image = resize_image(image, self.size)
+            target = cv2.resize(
+                target,
+                (self.size, self.size),
+                interpolation=cv2.INTER_LINEAR if self.soft else cv2.INTER_NEAREST,
+            )
+        target_t = torch.from_numpy(np.clip(np.asarray(target, np.float32), 0.0, 1.0))[None]
+        return {
+            "image": image_to_tensor(image),
+            "target": target_t,
+            "name": self.samples[index].name,
+        }
+
+
+class ValDataset(Dataset[dict[str, Any]]):
+    """Validation images resized to ``size²`` with their full-size ground truth.
+
+    Items: ``image`` ``(3, S, S)`` float32 in ``[0, 1]``, ``mask`` ``(H, W)`` bool numpy
+    (all ``False`` for an authentic image), ``label`` int, ``name`` str.
+    """
+
+    def __init__(self, samples: Sequence[Sample], size: int) -> None:
+        self.samples = list(samples)
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        s = self.samples[index]
+        image, mask = load_sample(s)
+        label = s.label if s.label is not None else int(s.mask is not None)
+        return {
+            "image": image_to_tensor(resize_image(image, self.size)),
+            "mask": mask,
+            "label": int(label),
+            "name": s.name,
+        }
+
+
+def val_collate(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack the images; keep masks (of different sizes), labels and names as lists."""
+    return {
+        "image": torch.stack([it["image"] for it in items]),
+        "mask": [it["mask"] for it in items],
+        "label": [it["label"] for it in items],
+        "name": [it["name"] for it in items],
+    }
+
+
+def worker_init(_: int) -> None:
+    """DataLoader workers: one OpenCV thread each (the workers are the parallelism)."""
+    cv2.setNumThreads(1)
+    torch.set_num_threads(1)

@@ -1,0 +1,64 @@
+"""Distillation losses between the student's logits and a soft target map.
+
+The paper's only loss is ``BCE(student, pseudo_mask)``. Tampered pixels are often a small
+fraction of an image, so soft Dice and focal terms are offered (weights default to 0).
+All terms accept soft targets in ``[0, 1]``.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["DistillLoss", "soft_dice_loss", "soft_focal_loss"]
+
+
+def soft_dice_loss(logits: Tensor, target: Tensor, smooth: float = 1.0) -> Tensor:
+    """Mean over images of ``1 − (2 Σ p t + s) / (Σ p + Σ t + s)``, ``p = sigmoid(logits)``.
+
+    ``logits``, ``target``: ``(B, 1, H, W)``; target in ``[0, 1]``. Returns a scalar.
+    """
+    p = torch.sigmoid(logits).flatten(1)
+    t = target.flatten(1)
+    inter = (p * t).sum(1)
+    return (1.0 - (2.0 * inter + smooth) / (p.sum(1) + t.sum(1) + smooth)).mean()
+
+
+def soft_focal_loss(logits: Tensor, target: Tensor, gamma: float = 2.0) -> Tensor:
+    """Focal loss generalised to soft targets: ``BCE · |t − p|^γ``, averaged over pixels.
+
+    With a binary target this is the usual ``−(1 − p_t)^γ log p_t``.
+    """
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    weight = (target - torch.sigmoid(logits)).abs().pow(gamma)
+    return (weight * bce).mean()
+
+
+class DistillLoss(nn.Module):
+    """``bce·BCE + dice·Dice + focal·Focal`` between logits and a target map.
+
+    ``forward(logits, target)`` with ``(B, 1, H, W)`` tensors returns the total (a scalar
+    tensor) and a dict of the detached terms (for logging). Computed in float32.
+    """
+
+    def __init__(
+        self, bce: float = 1.0, dice: float = 0.0, focal: float = 0.0, gamma: float = 2.0
+    ) -> None:
+        super().__init__()
+        self.weights = {"bce": float(bce), "dice": float(dice), "focal": float(focal)}
+        self.gamma = float(gamma)
+
+    def forward(self, logits: Tensor, target: Tensor) -> tuple[Tensor, dict[str, float]]:
+        logits, target = logits.float(), target.float()
+        terms: dict[str, Tensor] = {}
+        if self.weights["bce"]:
+            terms["bce"] = F.binary_cross_entropy_with_logits(logits, target)
+        if self.weights["dice"]:
+            terms["dice"] = soft_dice_loss(logits, target)
+        if self.weights["focal"]:
+            terms["focal"] = soft_focal_loss(logits, target, self.gamma)
+        total = sum(
+            (self.weights[k] * v for k, v in terms.items()), torch.zeros((), device=logits.device)
+        )
+        return total, {k: float(v.detach()) for k, v in terms.items()}

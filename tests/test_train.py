@@ -1,0 +1,443 @@
+"""Training: it learns, it resumes exactly, it checkpoints safely, it runs under DDP."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from boxpromptiml.data.images import load_mask, save_png
+from boxpromptiml.data.sources import Sample
+from boxpromptiml.errors import CheckpointError, ConfigError, DataError
+from boxpromptiml.student import StudentArgs
+from boxpromptiml.train import (
+    FORMAT,
+    DistillLoss,
+    StepInfo,
+    TrainConfig,
+    WarmupCosine,
+    fit,
+    load_student,
+    load_train_config,
+    paired_samples,
+    read_checkpoint,
+)
+from boxpromptiml.train.data import TrainDataset, epoch_batches
+from boxpromptiml.train.synthetic import make_shapes, write_shapes_dataset
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+# a tiny timm backbone (88 k parameters, BatchNorm included) for the fast tests
+TINY = StudentArgs(backbone="test_efficientnet", dim=16, memory_size=4)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """One intra-op thread: small models on a shared 2-core machine run up to 4x faster
+    without two spinning threads fighting other jobs (measured); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _tiny_config(tmp_path: Path, **kw: object) -> TrainConfig:
+    train, val = write_shapes_dataset(tmp_path / "data", n_train=12, n_val=3, size=32)
+    base: dict[str, object] = {
+        "train": train,
+        "val": val,
+        "out_dir": tmp_path / "run",
+        "model": TINY,
+        "epochs": 2,
+        "batch_size": 4,
+        "input_size": 32,
+        "lr": 1e-3,
+        "workers": 0,
+        "progress": False,
+        "accelerator": "cpu",
+    }
+    base.update(kw)
+    return TrainConfig(**base)  # type: ignore[arg-type]
+
+
+def _f1(pred: np.ndarray, mask: np.ndarray) -> float:
+    """Reference pixel F1 of one image (both empty: 1)."""
+    tp = np.sum(pred & mask)
+    den = pred.sum() + mask.sum()
+    return 1.0 if den == 0 else 2.0 * tp / den
+
+
+# ---------------------------------------------------------------------------- it learns
+
+
+@pytest.mark.slow
+def test_learns_bright_shapes_to_f1_above_0_9(tmp_path: Path) -> None:
+    """The default student (TinyViT-5M + MGFM, random init) on a trivially learnable task.
+
+    Fails if the model, the loss, the augmentation or the target reading is broken."""
+    train, val = write_shapes_dataset(tmp_path / "data", n_train=64, n_val=8, size=64, seed=0)
+    cfg = TrainConfig(
+        train=train,
+        val=val,
+        out_dir=tmp_path / "run",
+        epochs=6,
+        batch_size=8,
+        input_size=64,
+        lr=2e-3,
+        warmup_epochs=0.5,
+        workers=0,
+        progress=False,
+        accelerator="cpu",
+    )
+    result = fit(cfg)
+    assert result.best is not None and result.best_f1 is not None
+    # held-out images the run never saw, scored with an independent F1
+    model, meta = load_student(result.best)
+    assert meta["input_size"] == 64
+    rng = np.random.default_rng(123)
+    pairs = [make_shapes(rng, 64) for _ in range(16)]
+    maps = model.predict_maps([im for im, _ in pairs])
+    f1 = float(np.mean([_f1(p > 0.5, m) for p, (_, m) in zip(maps, pairs, strict=True)]))
+    assert f1 > 0.9, f"held-out pixel F1 {f1:.3f}; history {result.history}"
+    # the epoch-wise validation agreed that learning happened
+    assert result.history[-1]["val_f1"] > 0.8
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+
+
+# ---------------------------------------------------------------------------- resume
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_resume_after_kill_continues_the_same_run(tmp_path: Path) -> None:
+    # uninterrupted: 2 epochs x 3 steps
+    ref_cfg = _tiny_config(tmp_path / "a", save_every=2)
+    ref_steps: list[int] = []
+    ref = fit(ref_cfg, on_step=lambda i: ref_steps.append(i.step))
+    assert ref_steps == [1, 2, 3, 4, 5, 6]
+
+    # killed after step 5; last.pt was saved at step 4 (epoch 2, batch 1)
+    cfg = _tiny_config(tmp_path / "b", save_every=2)
+
+    def kill(info: StepInfo) -> None:
+        if info.step == 5:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        fit(cfg, on_step=kill)
+    saved = read_checkpoint(cfg.out_dir / "last.pt")
+    assert (saved["step"], saved["epoch"], saved["epoch_step"]) == (4, 1, 1)
+
+    resumed_cfg = load_train_config(cfg.out_dir)
+    resumed_cfg.resume = True
+    steps: list[StepInfo] = []
+    res = fit(resumed_cfg, on_step=steps.append)
+    assert [s.step for s in steps] == [5, 6]
+    assert [s.epoch_step for s in steps] == [2, 3]
+    # the batches after the resume are those of the uninterrupted run
+    assert res.steps == ref.steps == 6
+
+    a, b = read_checkpoint(ref.last), read_checkpoint(res.last)
+    for k, v in a["state_dict"].items():
+        torch.testing.assert_close(b["state_dict"][k], v, rtol=0, atol=1e-6, msg=k)
+    for sa, sb in zip(
+        a["optimizer"]["state"].values(), b["optimizer"]["state"].values(), strict=True
+    ):
+        torch.testing.assert_close(sb["exp_avg_sq"], sa["exp_avg_sq"], rtol=0, atol=1e-8)
+        assert float(sb["step"]) == float(sa["step"]) == 6
+    assert a["scheduler"]["last_epoch"] == b["scheduler"]["last_epoch"] == 6
+    assert a["scheduler"]["_last_lr"] == pytest.approx(b["scheduler"]["_last_lr"])
+    assert [h["val_f1"] for h in a["history"]] == pytest.approx([h["val_f1"] for h in b["history"]])
+    assert torch.equal(a["rng"][0]["torch"], b["rng"][0]["torch"])
+
+
+def test_resume_refuses_changed_settings_and_fresh_runs_refuse_old_folders(tmp_path: Path) -> None:
+    cfg = _tiny_config(tmp_path, epochs=1)
+    fit(cfg)
+    with pytest.raises(ConfigError, match="already holds a run"):
+        fit(cfg)
+    changed = load_train_config(cfg.out_dir)
+    changed.resume = True
+    changed.lr = 0.5
+    with pytest.raises(ConfigError, match=r"different settings \(lr\)"):
+        fit(changed)
+    # runtime fields may change; a finished run resumes to a no-op
+    same = load_train_config(cfg.out_dir)
+    same.resume, same.workers = True, 1
+    assert fit(same).steps == 3
+
+
+def test_outputs_of_a_run(tmp_path: Path) -> None:
+    cfg = _tiny_config(tmp_path, epochs=1)
+    result = fit(cfg)
+    files = {p.name for p in cfg.out_dir.iterdir()}
+    assert {"config.json", "last.pt", "best.pt", "log.csv"} <= files
+    rows = (cfg.out_dir / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,step,lr,train_loss") and len(rows) == 2
+    saved = json.loads((cfg.out_dir / "config.json").read_text())
+    assert TrainConfig.from_dict(saved).to_dict() == saved
+    # load_student rebuilds the architecture from the checkpoint alone
+    model, meta = load_student(result.best, expect=TINY)
+    assert meta["model_args"] == TINY.to_dict() and meta["kind"] == "best"
+    x = torch.rand(2, 3, 32, 32)
+    assert result.model is not None
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), result.model(x))
+
+
+def test_mixed_precision_path_runs(tmp_path: Path) -> None:
+    """bf16 autocast through Fabric (on the CPU here; the same code path as on GPU)."""
+    cfg = _tiny_config(tmp_path, epochs=1, precision="bf16-mixed")
+    result = fit(cfg)
+    assert np.isfinite(result.history[0]["train_loss"])
+    ckpt = read_checkpoint(result.last)
+    assert all(v.dtype != torch.bfloat16 for v in ckpt["state_dict"].values())
+
+
+# ---------------------------------------------------------------------------- checkpoints
+
+
+def test_bad_checkpoints_fail_with_one_line(tmp_path: Path) -> None:
+    cfg = _tiny_config(tmp_path, epochs=1)
+    result = fit(cfg)
+    good = result.last.read_bytes()
+    cases: dict[str, tuple[bytes | None, str]] = {
+        "truncated.pt": (good[: len(good) // 2], "not a readable PyTorch checkpoint"),
+        "empty.pt": (b"", "empty"),
+        "text.pt": (b"hello, this is not a checkpoint\n" * 10, "not a readable PyTorch"),
+    }
+    for name, (data, message) in cases.items():
+        path = tmp_path / name
+        assert data is not None
+        path.write_bytes(data)
+        with pytest.raises(CheckpointError, match=message) as info:
+            load_student(path)
+        assert "\n" not in str(info.value) and str(path) in str(info.value)
+
+    plain = tmp_path / "plain_state_dict.pt"
+    torch.save(result.model.state_dict() if result.model else {}, plain)
+    with pytest.raises(CheckpointError, match="not a boxpromptiml student checkpoint"):
+        load_student(plain)
+
+    # weights_only=True: a pickled arbitrary object is refused, never executed
+    evil = tmp_path / "evil.pt"
+    torch.save({"format": FORMAT, "payload": argparse.Namespace(x=1)}, evil)
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+        load_student(evil)
+
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        load_student(tmp_path / "missing.pt")
+
+    # another architecture than requested
+    with pytest.raises(CheckpointError, match="not the requested tiny_vit_5m_224"):
+        load_student(result.last, expect="tinyvit5m")
+
+    # model_args that do not match the weights
+    ckpt = read_checkpoint(result.last)
+    ckpt["model_args"]["dim"] = 32
+    wrong = tmp_path / "wrong_args.pt"
+    torch.save(ckpt, wrong)
+    with pytest.raises(CheckpointError, match=r"do not fit the architecture|has shape") as info:
+        load_student(wrong)
+    assert "\n" not in str(info.value)
+
+    newer = read_checkpoint(result.last)
+    newer["version"] = 99
+    torch.save(newer, tmp_path / "newer.pt")
+    with pytest.raises(CheckpointError, match="newer"):
+        load_student(tmp_path / "newer.pt")
+
+
+# ---------------------------------------------------------------------------- parts
+
+
+def test_epoch_batches_are_seeded_sharded_and_disjoint() -> None:
+    one = epoch_batches(10, 2, epoch=3, seed=7)
+    assert one == epoch_batches(10, 2, epoch=3, seed=7)
+    assert one != epoch_batches(10, 2, epoch=4, seed=7)
+    assert sorted(i for b in one for i, _ in b) == list(range(10))
+    r0 = epoch_batches(11, 2, epoch=0, seed=0, rank=0, world_size=2)
+    r1 = epoch_batches(11, 2, epoch=0, seed=0, rank=1, world_size=2)
+    assert len(r0) == len(r1) == 3  # 12 padded samples, 6 each, 3 full batches
+    i0 = [i for b in r0 for i, _ in b]
+    i1 = [i for b in r1 for i, _ in b]
+    assert set(i0) | set(i1) == set(range(11))
+    with pytest.raises(ConfigError, match="batch size 8 is larger"):
+        epoch_batches(5, 8, 0, 0)
+
+
+def test_targets_soft_for_pseudo_binary_for_gt(tmp_path: Path) -> None:
+    img = np.zeros((20, 30, 3), np.uint8)
+    tgt = np.zeros((20, 30), np.float32)
+    tgt[5:10, 5:10] = 0.4
+    save_png(tmp_path / "a.png", img)
+    save_png(tmp_path / "a_t.png", tgt)
+    s = Sample("a", tmp_path / "a.png", tmp_path / "a_t.png", 1)
+    soft = TrainDataset([s], 32, "pseudo", augment=False).load(0)[1]
+    hard = TrainDataset([s], 32, "gt", augment=False).load(0)[1]
+    assert soft.max() == pytest.approx(102 / 255)
+    assert hard.max() == 0.0  # 0.4*255 = 102 is below the mask threshold 127
+    item = TrainDataset([s], 32, "pseudo", augment=True)[(0, 1)]
+    assert item["image"].shape == (3, 32, 32) and item["target"].shape == (1, 32, 32)
+    assert float(item["target"].min()) >= 0.0 and float(item["target"].max()) <= 1.0
+    # the same seed gives the same augmentation
+    again = TrainDataset([s], 32, "pseudo", augment=True)[(0, 1)]
+    assert torch.equal(item["image"], again["image"])
+    save_png(tmp_path / "b_t.png", np.zeros((21, 30), np.float32))
+    bad = Sample("b", tmp_path / "a.png", tmp_path / "b_t.png", 1)
+    with pytest.raises(DataError, match=r"target is 21x30 but image a\.png is 20x30"):
+        TrainDataset([bad], 32, "pseudo", augment=False).load(0)
+
+
+def test_losses_against_reference() -> None:
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(2, 1, 5, 6, generator=g, dtype=torch.float64)
+    target = torch.rand(2, 1, 5, 6, generator=g, dtype=torch.float64)
+    p = 1 / (1 + np.exp(-logits.numpy()))
+    t = target.numpy()
+    bce = -(t * np.log(p) + (1 - t) * np.log(1 - p))
+    total, terms = DistillLoss(bce=1.0, dice=0.5, focal=2.0, gamma=2.0)(logits, target)
+    assert terms["bce"] == pytest.approx(bce.mean())
+    assert terms["focal"] == pytest.approx((np.abs(t - p) ** 2 * bce).mean())
+    inter = (p * t).reshape(2, -1).sum(1)
+    dice = 1 - (2 * inter + 1) / (p.reshape(2, -1).sum(1) + t.reshape(2, -1).sum(1) + 1)
+    assert terms["dice"] == pytest.approx(dice.mean())
+    expected = bce.mean() + 0.5 * dice.mean() + 2.0 * terms["focal"]
+    assert float(total) == pytest.approx(expected, rel=1e-5)
+
+
+def test_warmup_cosine_schedule() -> None:
+    f = WarmupCosine(warmup_steps=4, total_steps=14, min_ratio=0.1)
+    assert [f(s) for s in range(4)] == pytest.approx([0.25, 0.5, 0.75, 1.0])
+    assert f(4) == pytest.approx(1.0)
+    assert f(9) == pytest.approx(0.1 + 0.9 * 0.5)
+    assert f(14) == pytest.approx(0.1) and f(100) == pytest.approx(0.1)
+
+
+def test_config_validation_names_the_bad_value(tmp_path: Path) -> None:
+    s = [Sample("a", tmp_path / "a.png", tmp_path / "a_t.png", 1)]
+    for kw, message in [
+        ({"train": []}, "no training samples"),
+        ({"input_size": 100}, "multiple of 32"),
+        ({"lr": -1.0}, "lr must be"),
+        ({"supervision": "full"}, "supervision"),
+        ({"precision": "fp8"}, "precision"),
+        ({"bce_weight": 0.0}, "at least one"),
+    ]:
+        args: dict[str, object] = {"train": s, "out_dir": tmp_path, **kw}
+        with pytest.raises(ConfigError, match=message):
+            TrainConfig(**args).validated()  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="did you mean 'epochs'"):
+        TrainConfig.from_dict({"epoch": 3})
+
+
+def test_paired_samples_pairs_by_stem(tmp_path: Path) -> None:
+    train, _ = write_shapes_dataset(tmp_path, n_train=3, n_val=0, size=16)
+    pairs = paired_samples(tmp_path / "train" / "images", tmp_path / "train" / "pseudo")
+    assert [(p.name, p.image, p.mask) for p in pairs] == [(s.name, s.image, s.mask) for s in train]
+    assert load_mask(pairs[0].mask).shape == (16, 16)
+
+
+def test_cli_options_build_the_config(tmp_path: Path) -> None:
+    from boxpromptiml.train.cli import add_arguments, config_from_args
+
+    write_shapes_dataset(tmp_path, n_train=3, n_val=2, size=16)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    spec = f"{tmp_path / 'train' / 'images'},{tmp_path / 'train' / 'pseudo'}"
+    val = f"{tmp_path / 'val' / 'images'},{tmp_path / 'val' / 'masks'}"
+    args = parser.parse_args(
+        [spec, "--val", val, "--memory-size", "0", "--epochs", "3", "--out", str(tmp_path / "r")]
+    )
+    cfg = config_from_args(args)
+    assert isinstance(cfg, TrainConfig)
+    assert len(cfg.train) == 3 and len(cfg.val) == 2 and cfg.epochs == 3
+    assert cfg.model == StudentArgs(memory_size=0) and cfg.supervision == "pseudo"
+    gt_root = tmp_path / "gtroot"
+    (gt_root / "Tp").mkdir(parents=True)
+    (gt_root / "Gt").mkdir()
+    with pytest.raises(ConfigError, match="pass --gt"):
+        config_from_args(parser.parse_args([str(gt_root)]))
+
+
+# ---------------------------------------------------------------------------- DDP
+
+_DDP_SCRIPT = """
+import hashlib, json, os, sys
+from pathlib import Path
+import torch
+from boxpromptiml.data.sources import Sample
+from boxpromptiml.student import StudentArgs
+from boxpromptiml.train import TrainConfig, fit
+
+out = Path(sys.argv[1])
+data = json.loads((out / "samples.json").read_text())
+seen = []
+cfg = TrainConfig(
+    train=[Sample(n, Path(i), Path(m), 1) for n, i, m in data["train"]],
+    val=[Sample(n, Path(i), Path(m), 1) for n, i, m in data["val"]],
+    out_dir=out / "run",
+    model=StudentArgs(backbone="test_efficientnet", dim=16, memory_size=4),
+    epochs=1, batch_size=2, input_size=32, lr=1e-2, workers=0, progress=False,
+    accelerator="cpu",
+)
+res = fit(cfg, on_step=lambda info: seen.append(info.names))
+digest = hashlib.sha256(
+    b"".join(p.detach().cpu().numpy().tobytes() for p in res.model.parameters())
+).hexdigest()
+rank = int(os.environ["RANK"])
+(out / f"rank{rank}.json").write_text(json.dumps(
+    {"seen": seen, "digest": digest, "world": torch.distributed.get_world_size(),
+     "history": res.history}
+))
+"""
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_with_gloo(tmp_path: Path) -> None:
+    train, val = write_shapes_dataset(tmp_path / "data", n_train=8, n_val=3, size=32)
+    (tmp_path / "samples.json").write_text(
+        json.dumps(
+            {
+                "train": [[s.name, str(s.image), str(s.mask)] for s in train],
+                "val": [[s.name, str(s.image), str(s.mask)] for s in val],
+            }
+        )
+    )
+    script = tmp_path / "ddp_fit.py"
+    script.write_text(_DDP_SCRIPT)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
+    }
+    env["OMP_NUM_THREADS"] = "1"
+    cmd = [
+        sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+        str(script), str(tmp_path),
+    ]  # fmt: skip
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    r0 = json.loads((tmp_path / "rank0.json").read_text())
+    r1 = json.loads((tmp_path / "rank1.json").read_text())
+    assert r0["world"] == r1["world"] == 2
+    # 8 samples, 2 processes, batch 2: 2 steps each, every sample seen exactly once
+    seen0 = [n for batch in r0["seen"] for n in batch]
+    seen1 = [n for batch in r1["seen"] for n in batch]
+    assert len(r0["seen"]) == len(r1["seen"]) == 2
+    assert not set(seen0) & set(seen1)
+    assert sorted(seen0 + seen1) == sorted(s.name for s in train)
+    # gradients were averaged: both processes end with identical weights
+    assert r0["digest"] == r1["digest"]
+    # validation was split over the processes and merged: all 3 images scored
+    assert r0["history"][0]["val_images"] == r1["history"][0]["val_images"] == 3
+    ckpt = read_checkpoint(tmp_path / "run" / "last.pt")
+    assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
