@@ -24,7 +24,7 @@ from boxpromptiml.errors import BoxPromptError
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("boxpromptiml.commands.synth", "make a forged dataset with exact masks from photos"),
     "boxes": ("boxpromptiml.commands.boxes", "simulate box annotations from masks (COCO JSON)"),
-    "pseudo": ("boxpromptiml.commands.pseudo", "turn boxes into pseudo-masks with a frozen teacher"),
+    "pseudo": ("boxpromptiml.commands.pseudo", "turn boxes into pseudo-masks (frozen teacher)"),
     "train": ("boxpromptiml.commands.train", "train a student on pseudo-masks (or --gt masks)"),
     "evaluate": ("boxpromptiml.commands.evaluate", "score predicted maps against ground truth"),
     "report": ("boxpromptiml.commands.report", "self-contained HTML report of an evaluation run"),
