@@ -23,6 +23,7 @@ from boxpromptiml.errors import BoxPromptError
 # name -> (module, one-line help). Order is the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("boxpromptiml.commands.synth", "make a forged dataset with exact masks from photos"),
+    "annotate": ("boxpromptiml.commands.annotate", "draw boxes in the browser, saved to COCO JSON"),
     "boxes": ("boxpromptiml.commands.boxes", "simulate box annotations from masks (COCO JSON)"),
     "pseudo": ("boxpromptiml.commands.pseudo", "turn boxes into pseudo-masks (frozen teacher)"),
     "train": ("boxpromptiml.commands.train", "train a student on pseudo-masks (or --gt masks)"),

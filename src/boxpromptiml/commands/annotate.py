@@ -1,0 +1,83 @@
+"""Draw manipulation boxes in the browser; every change is saved to a COCO box file.
+
+Starts a local web server over the images of IMAGE_DIR and prints its URL. On the page:
+drag to draw a box, click to select (drag a selected box or its corners to move or resize),
+Delete or right-click to delete, 'a' marks the image authentic, n/p (or arrow keys) move
+between images, 'u' jumps to the next image not done, 'h' lists all shortcuts. The
+teacher's pseudo-mask for the current boxes is overlaid in red ('o' hides it).
+
+The COCO file (--out) is rewritten atomically after every change; an existing one (for
+example a CVAT export) is loaded and can be corrected; restarting resumes where you
+stopped. The time spent per image is stored as "annotation_seconds" and the state as
+"status" ("boxes" / "authentic") in each image entry.
+
+Bound to 127.0.0.1 by default. With --host set to another address, a random token is
+required and printed in the URL.
+
+examples:
+  boxprompt annotate data/photos --out boxes.json
+  boxprompt annotate data/photos --out boxes.json --teacher grabcut --port 8800
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of images to annotate")
+    p.add_argument("--out", required=True, help="COCO box file to write (loaded if it exists)")
+    p.add_argument(
+        "--teacher",
+        default="ensemble",
+        help="teacher of the pseudo-mask overlay (default ensemble)",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
+    p.add_argument(
+        "--token",
+        default=None,
+        help="access token (default: random when --host is not a loopback address)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import socket
+
+    import uvicorn
+
+    from boxpromptiml.annotate import AnnotationSession
+    from boxpromptiml.annotate.server import create_app
+    from boxpromptiml.errors import ConfigError
+    from boxpromptiml.teachers.registry import split_name
+
+    if not 0 <= args.port <= 65535:
+        raise ConfigError(f"--port must be in 0..65535, got {args.port}")
+    split_name(args.teacher)  # fail early on an unknown teacher name
+    session = AnnotationSession(args.image_dir, args.out)
+    token = args.token
+    if token is None and args.host not in LOOPBACK:
+        token = secrets.token_urlsafe(16)
+    app = create_app(session, teacher=args.teacher, token=token)
+    print(f"building teacher '{args.teacher}' ...", flush=True)
+    app.state.warm_teacher()
+
+    family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((args.host, args.port))
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {args.host}:{args.port} ({exc})") from exc
+    port = sock.getsockname()[1]
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+    prog = session.progress()
+    print(f"{prog['done']} of {prog['count']} images done; saving to {session.out}")
+    print(f"open {url}  (Ctrl+C to stop)", flush=True)
+    config = uvicorn.Config(app, log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
