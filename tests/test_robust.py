@@ -73,3 +73,40 @@ def test_bad_images_skipped(bright_squares: Path) -> None:
         brightness_predictor, [load_dataset(bright_squares)], {"blur": [3]}, progress=False
     )
     assert res.rows[0]["n"] == 3 and any("s0.png" in p for p in res.problems)
+
+
+def test_cli_robust_model_and_teacher(bright_squares: Path, tmp_path: Path) -> None:
+    """``boxprompt robust`` runs a student checkpoint and a teacher through a short sweep."""
+    pytest.importorskip("torch")
+    from boxpromptiml.cli import main
+    from tests.test_predict import make_checkpoint
+
+    ckpt = make_checkpoint(tmp_path / "ckpt" / "best.pt", size=64)
+    out = tmp_path / "rob"
+    argv = ["robust", str(bright_squares), "--model", str(ckpt), "--families", "blur",
+            "--levels", "blur=3,15", "--out", str(out), "--no-progress", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    rows = json.loads((out / "robustness.json").read_text())["rows"]
+    assert [r["condition"] for r in rows] == ["clean", "blur=3", "blur=15"]
+    assert all(r["n"] == 4 and 0.0 <= r["f1"] <= 1.0 for r in rows)
+    assert (out / "robustness_blur.png").is_file()
+
+    boxes = tmp_path / "boxes.json"
+    assert main(["boxes", str(bright_squares), "-o", str(boxes), "--margin", "0"]) == 0
+    out2 = tmp_path / "rob_teacher"
+    argv = ["robust", str(bright_squares), "--teacher", "box", "--boxes", str(boxes),
+            "--levels", "noise=7", "--families", "noise", "--out", str(out2), "--no-progress"]  # fmt: skip
+    assert main(argv) == 0
+    rows = json.loads((out2 / "robustness.json").read_text())["rows"]
+    # tight boxes around the squares: the box teacher is exact, and noise cannot change it
+    assert all(r["f1"] == pytest.approx(1.0) for r in rows)
+
+
+def test_cli_robust_bad_options(bright_squares: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from boxpromptiml.cli import main
+
+    assert main(["robust", str(bright_squares), "--teacher", "box"]) == 2
+    assert "--teacher needs --boxes" in capsys.readouterr().err
+    assert main(["robust", str(bright_squares), "--teacher", "box", "--boxes", "x.json",
+                 "--families", "sepia"]) == 2  # fmt: skip
+    assert "unknown family 'sepia'" in capsys.readouterr().err

@@ -22,19 +22,29 @@ from boxpromptiml.errors import BoxPromptError
 
 # name -> (module, one-line help). Order is the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("boxpromptiml.commands.demo", "run the whole loop on embedded photos (~10 min CPU)"),
     "synth": ("boxpromptiml.commands.synth", "make a forged dataset with exact masks from photos"),
     "annotate": ("boxpromptiml.commands.annotate", "draw boxes in the browser, saved to COCO JSON"),
     "boxes": ("boxpromptiml.commands.boxes", "simulate box annotations from masks (COCO JSON)"),
     "pseudo": ("boxpromptiml.commands.pseudo", "turn boxes into pseudo-masks (frozen teacher)"),
     "train": ("boxpromptiml.commands.train", "train a student on pseudo-masks (or --gt masks)"),
+    "predict": ("boxpromptiml.commands.predict", "localize manipulations in images (maps, masks)"),
     "evaluate": ("boxpromptiml.commands.evaluate", "score predicted maps against ground truth"),
+    "robust": ("boxpromptiml.commands.robust", "degradation under JPEG, resizing, blur, noise"),
     "report": ("boxpromptiml.commands.report", "self-contained HTML report of an evaluation run"),
+    "export": ("boxpromptiml.commands.export", "export a student to ONNX (fp32, int8), verified"),
+    "bench": ("boxpromptiml.commands.bench", "measure params, MACs, latency and throughput"),
 }
 
-EPILOG = """examples:
-  boxprompt boxes data/coverage --out boxes.json --margin 0.1
-  boxprompt evaluate data/coverage --pred runs/pred/coverage
-  boxprompt evaluate ds1=data/a ds2=data/b.json --pred pred_a pred_b
+EPILOG = """the pipeline:
+  boxprompt demo                                             # everything, on embedded photos
+  boxprompt annotate photos/ --out boxes.json                # draw boxes in the browser
+  boxprompt boxes data/coverage --out boxes.json             # or simulate them from masks
+  boxprompt pseudo data/coverage/Tp --boxes boxes.json --out pseudo/
+  boxprompt train data/coverage/Tp,pseudo/ --epochs 20
+  boxprompt predict photos/ --model runs/train/exp/best.pt
+  boxprompt evaluate data/coverage --pred runs/predict/exp/maps --on-size-mismatch skip
+  boxprompt report runs/evaluate/exp
 
 run 'boxprompt COMMAND --help' for the options of a command."""
 

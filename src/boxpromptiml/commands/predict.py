@@ -1,0 +1,129 @@
+"""Localize manipulations in images with a trained student (.pt) or an exported model (.onnx).
+
+SOURCE is an image file, a folder, a glob (quote it) or a .txt list of paths. For each
+image, writes under runs/predict/<name> (auto-incremented, printed at the end):
+
+  maps/<stem>.png       probability map, 0-255, at the image's size
+  masks/<stem>.png      binary mask (map > --threshold)
+  overlays/<stem>.jpg   heatmap overlay with the mask outlined
+  json/<stem>.json      image score, sizes, timings, model
+plus summary.csv (one row per image), run.json and skipped.txt (unreadable files, which
+are skipped: one bad file never stops a run). Images are read, predicted and written one
+batch at a time, so memory stays bounded on large folders.
+
+Large images are resized to the model input by default; --tile runs overlapping windows
+at full resolution and blends them. An .onnx model runs with onnxruntime alone (no torch).
+
+examples:
+  boxprompt predict photos/ --model runs/train/exp/best.pt
+  boxprompt predict "data/casia/Tp/*.jpg" --model student.int8.onnx --batch 16 --no-overlay
+  boxprompt predict big.tif --model best.pt --tile --overlap 0.25
+  boxprompt evaluate data/casia --pred runs/predict/exp/maps
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "source", nargs="+", metavar="SOURCE", help="image file, folder, glob or .txt list"
+    )
+    p.add_argument(
+        "--model",
+        "-m",
+        required=True,
+        metavar="PATH",
+        help="student checkpoint (.pt) or exported .onnx",
+    )
+    p.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when available), cpu, cuda, cuda:1 (default auto)",
+    )
+    p.add_argument(
+        "--batch", type=int, default=8, help="images (or tiles) per forward pass (default 8)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="CPU threads for inference (default: all)"
+    )
+    p.add_argument(
+        "--threshold", type=float, default=0.5, help="mask threshold, map > t (default 0.5)"
+    )
+    p.add_argument(
+        "--image-score",
+        choices=("max", "mean", "top1pct"),
+        default="max",
+        help="how a map becomes an image-level score (default max)",
+    )
+    p.add_argument(
+        "--tile",
+        action="store_true",
+        help="sliding-window inference at full resolution for large images",
+    )
+    p.add_argument(
+        "--overlap",
+        type=float,
+        default=0.25,
+        help="tile overlap as a fraction of the tile (default 0.25)",
+    )
+    p.add_argument("--no-mask", action="store_true", help="do not write masks/")
+    p.add_argument("--no-overlay", action="store_true", help="do not write overlays/ (faster)")
+    p.add_argument("--no-json", action="store_true", help="do not write json/")
+    p.add_argument(
+        "--save-npy", action="store_true", help="also write float maps to maps_npy/<stem>.npy"
+    )
+    p.add_argument(
+        "--out", default=None, help="output folder (default runs/predict/<name>, auto-incremented)"
+    )
+    p.add_argument("--name", default="exp", help="run name under runs/predict (default exp)")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from boxpromptiml.data.sources import resolve_images
+    from boxpromptiml.predict import Localizer, predict_to_folder
+    from boxpromptiml.runs import next_run_dir
+
+    sources = args.source if len(args.source) > 1 else args.source[0]
+    resolve_images(sources)  # a glob matching nothing fails here, before the model loads
+    localizer = Localizer.from_checkpoint(
+        args.model,
+        device=args.device,
+        threads=args.threads,
+        threshold=args.threshold,
+        image_score=args.image_score,
+        batch_size=args.batch,
+        tile=args.tile,
+        overlap=args.overlap,
+    )
+    out = Path(args.out) if args.out else next_run_dir("predict", args.name)
+    result = predict_to_folder(
+        localizer,
+        sources,
+        out,
+        save_mask=not args.no_mask,
+        save_overlay=not args.no_overlay,
+        save_json=not args.no_json,
+        save_npy=args.save_npy,
+        progress=not args.no_progress,
+    )
+    for s in result.skipped:
+        print(f"skipped: {s.reason}", file=sys.stderr)
+    info = localizer.info
+    print(
+        f"{result.n_predicted} of {result.n_images} image(s) predicted in {result.seconds:.1f}s "
+        f"({result.images_per_second:.1f} img/s, {info['runtime']} on {info['device']}, "
+        f"{info.get('precision', 'fp32')})"
+        + (
+            f", {len(result.skipped)} skipped (listed in {out / 'skipped.txt'})"
+            if result.skipped
+            else ""
+        )
+    )
+    print(f"results saved to {out} (maps for 'boxprompt evaluate DATASET --pred {out / 'maps'}')")
+    return 0 if result.n_predicted else 1
