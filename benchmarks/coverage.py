@@ -34,7 +34,11 @@ def main() -> None:
         "--teacher", default="ensemble", help="teacher, or 'gt' for the fully supervised bound"
     )
     p.add_argument("--model", default="efficientnet-lite0")
-    p.add_argument("--pretrained", default="auto", help="auto: ImageNet weights when shipped")
+    p.add_argument(
+        "--pretrained",
+        default="auto",
+        help="auto: ImageNet weights when shipped; none: random init; or a file",
+    )
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--imgsz", type=int, default=224)
     p.add_argument("--batch", type=int, default=8)
@@ -75,7 +79,10 @@ def main() -> None:
         pseudo_iou = pseudo_quality(work / "pseudo", train_ds).mean_iou
         train = [Sample(x.name, x.image, work / "pseudo" / f"{x.name}.png", 1) for x in train_ds]
         supervision = "pseudo"
-    pretrained = _default_pretrained(args.model) if args.pretrained == "auto" else args.pretrained
+    if args.pretrained == "auto":
+        pretrained = _default_pretrained(args.model)
+    else:
+        pretrained = None if args.pretrained == "none" else args.pretrained
     cfg = TrainConfig(
         train=train, out_dir=work / "train", supervision=supervision,
         model=resolve_student_args(args.model), pretrained=pretrained, epochs=args.epochs,
