@@ -10,29 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from boxpromptiml.predict.preprocess import resize_image
 from boxpromptiml.student.mgfm import MGFM
 
 __all__ = ["Student", "image_to_tensor", "resize_image"]
-
-
-def resize_image(image: np.ndarray, size: int) -> np.ndarray:
-    """Resize an ``(H, W, 3)`` ``uint8`` image to ``(size, size, 3)``.
-
-    Area interpolation when shrinking, bilinear when enlarging: the same choice as the
-    training augmentation (``area_for_downscale``), so that training, validation and
-    prediction see the same resampling.
-    """
-    h, w = image.shape[:2]
-    if (h, w) == (size, size):
-        return image
-    interp = cv2.INTER_AREA if size < h and size < w else cv2.INTER_LINEAR
-    return cv2.resize(image, (size, size), interpolation=interp)
 
 
 def image_to_tensor(image: np.ndarray) -> Tensor:
