@@ -1,13 +1,23 @@
 """COVERAGE with box supervision only: boxes → pseudo-masks → student → test split.
 
-    python benchmarks/coverage.py                       # default teacher and student
-    python benchmarks/coverage.py --teacher box --model tinyvit5m --epochs 40
+    python benchmarks/coverage.py                          # the recipe (row "default")
+    python benchmarks/coverage.py --runs all               # every ablation row, one table
+    python benchmarks/coverage.py --runs default,no-mgfm,teacher-gt
+    python benchmarks/coverage.py --set epochs=40 --set imgsz=320 --tag my-try
 
 Boxes come from the simulated annotator on the COVERAGE *train* masks (10 % margin,
-seed 0); pseudo-masks from the chosen teacher; the student trains on images + pseudo-masks
-only; the 29-image test split (../shared/data/coverage/split.json) is scored with per-image
-pixel F1 at 0.5, IoU and AUC, each with a 95 % bootstrap interval. Results are printed as
-a markdown row and written to benchmarks/results/coverage-<tag>.json.
+seed 0); pseudo-masks from the chosen teacher; optionally the student first learns on
+synthetic forgeries made from ../shared/data/photos (exact masks of the synthesiser, no
+COVERAGE image), then fine-tunes on the COVERAGE train images + pseudo-masks only. The
+29-image test split (../shared/data/coverage/split.json) is scored with per-image pixel F1
+at 0.5, IoU and AUC, each with a 95 % bootstrap interval.
+
+Each row of ``RUNS`` changes the recipe ``RECIPE`` in one respect (the ablations of the
+issue: backbone and init, MGFM, teacher, synthetic pretraining, input size). Work is
+cached under ``--work``: pseudo-masks per teacher, the synthetic set, the pretrained
+student per (model, input size), each trained run; a rerun only scores what is missing.
+Results go to benchmarks/results/coverage-<tag>.json, and the table of the runs asked
+for to benchmarks/results/coverage-table.md.
 """
 
 from __future__ import annotations
@@ -16,79 +26,145 @@ import argparse
 import json
 import platform
 import time
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
+RESULTS = REPO / "benchmarks" / "results"
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--data", type=Path, default=SHARED / "coverage")
-    p.add_argument(
-        "--teacher", default="ensemble", help="teacher, or 'gt' for the fully supervised bound"
-    )
-    p.add_argument("--model", default="efficientnet-lite0")
-    p.add_argument(
-        "--pretrained",
-        default="auto",
-        help="auto: ImageNet weights when shipped; none: random init; or a file",
-    )
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--imgsz", type=int, default=224)
-    p.add_argument("--batch", type=int, default=8)
-    p.add_argument("--lr", type=float, default=5e-4)
-    p.add_argument("--dice", type=float, default=1.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--work", type=Path, default=REPO / "runs" / "bench-coverage")
-    p.add_argument("--tag", default=None)
-    args = p.parse_args()
+@dataclass(frozen=True)
+class Recipe:
+    """One configuration of the benchmark (see the module docstring)."""
 
+    teacher: str = "ensemble"  # a teacher name, or "gt" for the fully supervised bound
+    model: str = "efficientnet-lite0"
+    pretrained: str = "auto"  # auto: shipped ImageNet weights; none: random init; or a file
+    mgfm: bool = True  # False: no memory bank, no gates (plain sum of the scales)
+    synth: int = 0  # synthetic forgeries to pretrain on first (0: no pretraining)
+    synth_epochs: int = 8
+    imgsz: int = 224
+    epochs: int = 30
+    batch: int = 8
+    lr: float = 5e-4
+    dice: float = 1.0
+    seed: int = 0
+
+
+RECIPE = Recipe()
+
+#: name -> changes to RECIPE. "default" is the recipe itself.
+RUNS: dict[str, dict[str, Any]] = {
+    "default": {},
+    "tinyvit5m-random": {"model": "tinyvit5m", "pretrained": "none"},
+    "no-mgfm": {"mgfm": False},
+    "teacher-box": {"teacher": "box"},
+    "teacher-grabcut": {"teacher": "grabcut"},
+    "teacher-u2netp": {"teacher": "u2netp"},
+    "teacher-gt": {"teacher": "gt"},
+    "synth-pretrain": {"synth": 600},
+    "imgsz-320": {"imgsz": 320},
+}
+
+
+def _value(text: str, like: Any) -> Any:
+    if isinstance(like, bool):
+        return text.lower() in ("1", "true", "yes", "on")
+    return type(like)(text)
+
+
+def tag_of(r: Recipe) -> str:
+    """A folder/file name that changes with every setting that changes results."""
+    diff = {k: v for k, v in asdict(r).items() if v != getattr(RECIPE, k)}
+    parts = [f"{r.teacher}-{r.model}-e{r.epochs}-s{r.imgsz}"]
+    parts += [
+        f"{k}{v}"
+        for k, v in sorted(diff.items())
+        if k not in ("teacher", "model", "epochs", "imgsz")
+    ]
+    return "-".join(str(p) for p in parts).replace("/", "_")
+
+
+def _pseudo(work: Path, teacher: str, train_ds: Any) -> tuple[Path, float]:
+    """Pseudo-masks of the train split by ``teacher`` (cached), and their mean IoU."""
     from boxpromptiml.data.annotator import AnnotatorConfig, annotate_dataset
     from boxpromptiml.data.boxes import write_coco
+    from boxpromptiml.teachers.pseudo import pseudo_label
+    from boxpromptiml.teachers.quality import pseudo_quality
+
+    boxes = annotate_dataset(train_ds, AnnotatorConfig(margin=0.1, seed=0), progress=False)
+    write_coco(work / "boxes.json", boxes)
+    out = work / f"pseudo-{teacher}"
+    pseudo_label(train_ds, boxes, out, teacher, workers=2, progress=False)
+    return out, pseudo_quality(out, train_ds).mean_iou
+
+
+def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None) -> Path:
+    """Train ``student`` on ``r.synth`` synthetic forgeries (exact masks); return last.pt."""
+    from boxpromptiml.data.sources import load_dataset
+    from boxpromptiml.synth import make_dataset
+    from boxpromptiml.train import TrainConfig, fit
+
+    photos = str(SHARED / "photos" / "*" / "*.png")  # kodak24, mcmaster, cbsd68
+    folder = work / f"synth-{r.synth}"
+    if not (folder / "manifest.json").is_file():
+        make_dataset(photos, folder, n=r.synth, seed=1, size=512, workers=2, progress=False)
+    ds = load_dataset(folder, name="synth")
+    out = (
+        work
+        / f"pretrain-{r.model}-{'mgfm' if r.mgfm else 'plain'}-n{r.synth}-e{r.synth_epochs}-s{r.imgsz}"
+    )
+    cfg = TrainConfig(
+        train=[s for s in ds.samples if s.label == 1], out_dir=out, supervision="gt",
+        model=student, pretrained=pretrained, epochs=r.synth_epochs, batch_size=r.batch,
+        input_size=r.imgsz, lr=r.lr, dice_weight=r.dice, seed=r.seed, workers=0,
+        progress=False, tensorboard=False, resume=(out / "last.pt").is_file(),
+    )  # fmt: skip
+    return fit(cfg).last
+
+
+def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
+    """Train and score one recipe; return its result row (also written as JSON)."""
     from boxpromptiml.data.sources import Sample, load_dataset
     from boxpromptiml.demo import _default_pretrained
     from boxpromptiml.evaluate import evaluate
     from boxpromptiml.metrics import bootstrap_ci
     from boxpromptiml.predict import Localizer, predict_to_folder
     from boxpromptiml.student.build import resolve_student_args
-    from boxpromptiml.teachers.pseudo import pseudo_label
-    from boxpromptiml.teachers.quality import pseudo_quality
     from boxpromptiml.train import TrainConfig, fit
 
-    tag = args.tag or f"{args.teacher}-{args.model}-e{args.epochs}-s{args.imgsz}"
-    work = args.work / tag
-    split = json.loads((args.data / "split.json").read_text())
-    full = load_dataset(args.data, name="coverage")
+    split = json.loads((data / "split.json").read_text())
+    full = load_dataset(data, name="coverage")
     train_ds = full.subset(split["train"], name="coverage-train")
     test_ds = full.subset(split["test"], name="coverage-test")
+    work = work_root / tag
     t0 = time.perf_counter()
-
-    if args.teacher == "gt":
+    if r.teacher == "gt":
         train = list(train_ds.samples)
         supervision, pseudo_iou = "gt", 1.0
     else:
-        boxes = annotate_dataset(train_ds, AnnotatorConfig(margin=0.1, seed=0), progress=False)
-        write_coco(work / "boxes.json", boxes)
-        pseudo_label(train_ds, boxes, work / "pseudo", args.teacher, workers=2, progress=False)
-        pseudo_iou = pseudo_quality(work / "pseudo", train_ds).mean_iou
-        train = [Sample(x.name, x.image, work / "pseudo" / f"{x.name}.png", 1) for x in train_ds]
+        pseudo_dir, pseudo_iou = _pseudo(work_root, r.teacher, train_ds)
+        train = [Sample(x.name, x.image, pseudo_dir / f"{x.name}.png", 1) for x in train_ds]
         supervision = "pseudo"
-    if args.pretrained == "auto":
-        pretrained = _default_pretrained(args.model)
+    t_pseudo = time.perf_counter() - t0
+    if r.pretrained == "auto":
+        pretrained = _default_pretrained(r.model)
     else:
-        pretrained = None if args.pretrained == "none" else args.pretrained
+        pretrained = None if r.pretrained == "none" else r.pretrained
+    student = resolve_student_args(r.model)
+    if not r.mgfm:
+        student = replace(student, memory_size=0, gates=False)
+    init_from = _synth_pretrain(work_root, r, student, pretrained) if r.synth else None
     cfg = TrainConfig(
-        train=train, out_dir=work / "train", supervision=supervision,
-        model=resolve_student_args(args.model), pretrained=pretrained, epochs=args.epochs,
-        batch_size=args.batch, input_size=args.imgsz, lr=args.lr, dice_weight=args.dice,
-        seed=args.seed, workers=0, progress=False, tensorboard=False,
-        resume=(work / "train" / "last.pt").is_file(),
+        train=train, out_dir=work / "train", supervision=supervision, model=student,
+        pretrained=pretrained, init_from=init_from, epochs=r.epochs, batch_size=r.batch,
+        input_size=r.imgsz, lr=r.lr, dice_weight=r.dice, seed=r.seed, workers=0,
+        progress=False, tensorboard=False, resume=(work / "train" / "last.pt").is_file(),
     )  # fmt: skip
     trained = fit(cfg)
     loc = Localizer.from_checkpoint(trained.last, device="auto")
@@ -97,27 +173,79 @@ def main() -> None:
     res = evaluate([test_ds], [work / "predict" / "maps"], progress=False)
     res.save(work / "eval")
     d = res.datasets[0]
-    out = {
-        "tag": tag, "teacher": args.teacher, "model": args.model, "pretrained": pretrained,
-        "epochs": args.epochs, "input_size": args.imgsz, "n_test": int(d.summary["n_manipulated"]),
-        "pseudo_iou_train": pseudo_iou, "seconds": round(time.perf_counter() - t0, 1),
+    out: dict[str, Any] = {
+        "tag": tag, "recipe": asdict(r), "pretrained_file": pretrained,
+        "n_test": int(d.summary["n_manipulated"]), "pseudo_iou_train": pseudo_iou,
+        "seconds": round(time.perf_counter() - t0, 1), "seconds_pseudo": round(t_pseudo, 1),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {"cpu": platform.processor() or platform.machine(), "python": platform.python_version()},
+        "machine": {"cpu": platform.processor() or platform.machine(),
+                    "python": platform.python_version()},
     }  # fmt: skip
     for key in ("f1", "iou", "auc"):
-        vals = np.array([r[key] for r in d.rows if r.get("label") == 1], dtype=float)
+        vals = np.array([row[key] for row in d.rows if row.get("label") == 1], dtype=float)
         lo, hi = bootstrap_ci(vals)
         out[key] = float(np.nanmean(vals))
         out[f"{key}_ci"] = [lo, hi]
-    results = REPO / "benchmarks" / "results"
-    results.mkdir(parents=True, exist_ok=True)
-    (results / f"coverage-{tag}.json").write_text(json.dumps(out, indent=2) + "\n")
-    print("| run | test F1 [95% CI] | IoU | AUC | pseudo IoU (train) | s |")
-    print("|---|---|---|---|---|---|")
-    print(
-        f"| {tag} | {out['f1']:.3f} [{out['f1_ci'][0]:.3f}, {out['f1_ci'][1]:.3f}] | {out['iou']:.3f} "
-        f"| {out['auc']:.3f} | {pseudo_iou:.3f} | {out['seconds']:.0f} |"
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"coverage-{tag}.json").write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+def table(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    """Markdown table of (run name, result) pairs."""
+    lines = [
+        "| run | changes | test F1 [95% CI] | IoU | AUC | pseudo IoU (train) | s (2 cores) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, o in rows:
+        changes = ", ".join(f"{k}={v}" for k, v in RUNS.get(name, {}).items()) or "—"
+        lines.append(
+            f"| {name} | {changes} | {o['f1']:.3f} [{o['f1_ci'][0]:.3f}, {o['f1_ci'][1]:.3f}] "
+            f"| {o['iou']:.3f} | {o['auc']:.3f} | {o['pseudo_iou_train']:.3f} | {o['seconds']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    p.add_argument("--data", type=Path, default=SHARED / "coverage")
+    p.add_argument("--runs", default="default", help=f"comma list of {', '.join(RUNS)}, or 'all'")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help=f"change the recipe for every run ({', '.join(asdict(RECIPE))})",
+    )  # fmt: skip
+    p.add_argument("--work", type=Path, default=REPO / "runs" / "bench-coverage")
+    p.add_argument("--tag", default=None, help="name of a single run (default from settings)")
+    args = p.parse_args()
+
+    base = RECIPE
+    for item in args.set:
+        key, _, text = item.partition("=")
+        if key not in asdict(RECIPE):
+            p.error(f"--set {item}: unknown setting {key!r}")
+        base = replace(base, **{key: _value(text, getattr(RECIPE, key))})
+    names = list(RUNS) if args.runs == "all" else [n.strip() for n in args.runs.split(",")]
+    unknown = [n for n in names if n not in RUNS]
+    if unknown:
+        p.error(f"unknown run(s): {', '.join(unknown)}; choose from {', '.join(RUNS)}")
+    if args.tag and len(names) > 1:
+        p.error("--tag names a single run")
+    rows = []
+    for name in names:
+        r = replace(base, **RUNS[name])
+        tag = args.tag or tag_of(r)
+        cached = RESULTS / f"coverage-{tag}.json"
+        if cached.is_file() and (args.work / tag / "eval").is_dir():
+            out = json.loads(cached.read_text())
+        else:
+            out = run_one(r, args.data, args.work, tag)
+        rows.append((name, out))
+        print(table([(name, out)]).splitlines()[-1], flush=True)
+    text = table(rows)
+    (RESULTS / "coverage-table.md").write_text(text + "\n")
+    print(text)
 
 
 if __name__ == "__main__":

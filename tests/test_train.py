@@ -194,6 +194,32 @@ def test_outputs_of_a_run(tmp_path: Path) -> None:
         torch.testing.assert_close(model(x), result.model(x))
 
 
+def test_init_from_starts_from_a_trained_student(tmp_path: Path) -> None:
+    """Fine-tuning: the second run starts at the first run's weights (all of them), and a
+    checkpoint of another architecture is refused with a message naming the file."""
+    first = fit(_tiny_config(tmp_path / "a", epochs=1, val=[]))
+    init = load_student(first.last)[0].state_dict()
+    # a learning rate so small that the weights cannot move measurably from their start
+    second = fit(
+        _tiny_config(tmp_path / "b", epochs=1, val=[], init_from=first.last, lr=1e-12,
+                     weight_decay=0.0, augment=False)
+    )  # fmt: skip
+    after = load_student(second.last)[0].state_dict()
+    fresh = fit(_tiny_config(tmp_path / "c", epochs=1, val=[], lr=1e-12, weight_decay=0.0,
+                             seed=1))  # fmt: skip
+    fresh_sd = load_student(fresh.last)[0].state_dict()
+    weights = [k for k, v in init.items() if v.is_floating_point() and "running" not in k]
+    assert weights
+    for k in weights:
+        torch.testing.assert_close(after[k], init[k], atol=1e-6, rtol=0)
+    assert any(not torch.allclose(fresh_sd[k], init[k]) for k in weights)
+    other = StudentArgs(backbone="test_efficientnet", dim=8, memory_size=4)
+    with pytest.raises(CheckpointError, match="init_from checkpoint holds a test_efficientnet"):
+        fit(_tiny_config(tmp_path / "d", epochs=1, val=[], model=other, init_from=first.last))
+    with pytest.raises(ConfigError, match="init_from checkpoint not found"):
+        fit(_tiny_config(tmp_path / "e", epochs=1, init_from=tmp_path / "nope.pt"))
+
+
 def test_mixed_precision_path_runs(tmp_path: Path) -> None:
     """bf16 autocast through Fabric (on the CPU here; the same code path as on GPU)."""
     cfg = _tiny_config(tmp_path, epochs=1, precision="bf16-mixed")

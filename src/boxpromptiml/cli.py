@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("boxpromptiml.commands.report", "self-contained HTML report of an evaluation run"),
     "export": ("boxpromptiml.commands.export", "export a student to ONNX (fp32, int8), verified"),
     "bench": ("boxpromptiml.commands.bench", "measure params, MACs, latency and throughput"),
+    "protocol": ("boxpromptiml.commands.protocol", "the paper's protocol from a config: ID/OOD F1"),
 }
 
 EPILOG = """the pipeline:

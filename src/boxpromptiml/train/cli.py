@@ -43,8 +43,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument(
         "--model",
-        default="tinyvit5m",
+        default=None,
         help="tinyvit5m (default), efficientnet-lite0, or a timm model name",
+    )
+    g.add_argument(
+        "--init-from",
+        metavar="CKPT",
+        help="start from the weights of a trained student (best.pt/last.pt; fine-tuning, "
+        "e.g. after synthetic pretraining); the model is that checkpoint's",
     )
     g.add_argument(
         "--pretrained",
@@ -126,8 +132,13 @@ def config_from_args(args: argparse.Namespace) -> object:
         )
     train = parse_dataset_spec(spec, DEFAULT_MASK_SUFFIXES)
     val = parse_dataset_spec(args.val, DEFAULT_MASK_SUFFIXES) if args.val else None
+    model_name: object = args.model or "tinyvit5m"
+    if args.init_from and args.model is None:
+        from boxpromptiml.train.checkpoint import read_checkpoint
+
+        model_name = read_checkpoint(args.init_from).get("model_args") or model_name
     model = resolve_student_args(
-        args.model,
+        model_name,  # type: ignore[arg-type]
         dim=args.dim,
         memory_size=args.memory_size,
         gates=False if args.no_gates else None,
@@ -143,6 +154,7 @@ def config_from_args(args: argparse.Namespace) -> object:
         supervision="gt" if args.gt else "pseudo",
         model=model,
         pretrained=args.pretrained,
+        init_from=Path(args.init_from) if args.init_from else None,
         epochs=args.epochs,
         batch_size=args.batch,
         input_size=args.imgsz,

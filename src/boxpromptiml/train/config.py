@@ -83,7 +83,10 @@ class TrainConfig:
             (the fully supervised comparison; must be asked for explicitly).
 
     Model: ``model`` (:class:`StudentArgs`), ``pretrained`` (backbone weights: local file,
-    ``"timm"`` or ``"hf-hub:<id>"``, or ``None``).
+    ``"timm"`` or ``"hf-hub:<id>"``, or ``None``), ``init_from`` (a boxpromptiml student
+    checkpoint, ``best.pt``/``last.pt`` of an earlier run of the same architecture, whose
+    weights, backbone, MGFM and head, start this run: fine-tuning, e.g. after
+    pretraining on synthetic forgeries; the optimiser and schedule start afresh).
 
     Optimisation: AdamW (``lr``, ``weight_decay``), linear warmup over ``warmup_epochs``
     then cosine decay to ``lr * min_lr_ratio``, per optimizer step; ``batch_size`` is per
@@ -100,6 +103,7 @@ class TrainConfig:
     supervision: Supervision = "pseudo"
     model: StudentArgs = field(default_factory=StudentArgs)
     pretrained: str | None = None
+    init_from: Path | None = None
     epochs: int = 20
     batch_size: int = 16
     input_size: int = 224
@@ -132,6 +136,10 @@ class TrainConfig:
         raises :class:`ConfigError` naming the first bad value."""
         c = dataclasses.replace(self)
         c.out_dir = Path(c.out_dir)
+        if c.init_from is not None:
+            c.init_from = Path(c.init_from)
+            if not c.init_from.is_file():
+                raise ConfigError(f"{c.init_from}: init_from checkpoint not found")
         c.model = resolve_student_args(c.model) if not isinstance(c.model, StudentArgs) else c.model
         c.train = [_as_sample(s) for s in c.train]
         c.val = [_as_sample(s) for s in c.val]
@@ -225,8 +233,9 @@ class TrainConfig:
             d["val"] = [_sample_from_list(x) for x in d["val"]]
         if "model" in d:
             d["model"] = StudentArgs.from_dict(d["model"])
-        if "out_dir" in d:
-            d["out_dir"] = Path(d["out_dir"])
+        for key in ("out_dir", "init_from"):
+            if d.get(key) is not None:
+                d[key] = Path(d[key])
         return cls(**d)
 
     def run_differences(self, other: TrainConfig) -> list[str]:

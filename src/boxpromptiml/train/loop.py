@@ -29,7 +29,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from boxpromptiml import __version__
-from boxpromptiml.errors import ConfigError
+from boxpromptiml.errors import CheckpointError, ConfigError
 from boxpromptiml.fileio import atomic_write_json, atomic_write_text
 from boxpromptiml.student.build import build_student
 from boxpromptiml.student.model import Student
@@ -161,6 +161,23 @@ def _all_gather_objects(fabric: Any, obj: Any) -> list[Any]:
     out: list[Any] = [None] * fabric.world_size
     torch.distributed.all_gather_object(out, obj)
     return out
+
+
+def _load_init(model: torch.nn.Module, args: Any, path: Path) -> None:
+    """Start ``model`` from the weights of the student checkpoint at ``path``.
+
+    Raises :class:`CheckpointError` when the file is not a student checkpoint or holds
+    another architecture than ``args``.
+    """
+    ckpt = read_checkpoint(path)
+    theirs = ckpt.get("model_args")
+    if theirs != args.to_dict():
+        other = (theirs or {}).get("backbone", "unknown") if isinstance(theirs, dict) else "?"
+        raise CheckpointError(
+            f"{path}: init_from checkpoint holds a {other} student whose architecture differs "
+            f"from this run's ({args.backbone}); use the same model settings"
+        )
+    load_state(model, ckpt["state_dict"], str(path))
 
 
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -295,7 +312,10 @@ def fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) 
 
     # ---- model and optimisation. Same init on every process (DDP also broadcasts rank 0's)
     torch.manual_seed(cfg.seed)
-    model = build_student(cfg.model, pretrained=None if ckpt else cfg.pretrained)
+    init_from = cfg.init_from if ckpt is None else None
+    model = build_student(cfg.model, pretrained=None if ckpt or init_from else cfg.pretrained)
+    if init_from is not None:
+        _load_init(model, cfg.model, init_from)
     model.input_size = cfg.input_size
     # separate random streams per process for anything random during training
     random.seed(cfg.seed + rank)
