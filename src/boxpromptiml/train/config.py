@@ -90,7 +90,8 @@ class TrainConfig:
 
     Optimisation: AdamW (``lr``, ``weight_decay``), linear warmup over ``warmup_epochs``
     then cosine decay to ``lr * min_lr_ratio``, per optimizer step; ``batch_size`` is per
-    process; loss ``bce_weight·BCE + dice_weight·Dice + focal_weight·Focal``.
+    process; loss ``bce_weight·BCE + dice_weight·Dice + focal_weight·Focal``, with
+    ``pos_weight`` on the manipulated term of BCE (see :class:`DistillLoss`).
 
     Distribution: ``accelerator`` (``auto``/``cpu``/``cuda``), ``devices`` (``auto``: one
     process, or the torchrun world), ``num_nodes``, ``precision`` (``auto``: bf16/fp16
@@ -115,6 +116,7 @@ class TrainConfig:
     dice_weight: float = 0.0
     focal_weight: float = 0.0
     focal_gamma: float = 2.0
+    pos_weight: float = 1.0
     augment: bool = True
     grad_clip: float | None = None
     seed: int = 0
@@ -166,6 +168,8 @@ class TrainConfig:
             v = getattr(c, name)
             if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, got {v!r}")
+        if not isinstance(c.pos_weight, int | float) or not 0 < c.pos_weight < math.inf:
+            raise ConfigError(f"pos_weight must be a finite number > 0, got {c.pos_weight!r}")
         if c.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {c.lr}")
         if c.min_lr_ratio > 1:

@@ -332,7 +332,9 @@ def fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) 
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, WarmupCosine(warmup_steps, total_steps, cfg.min_lr_ratio)
     )
-    loss_fn = DistillLoss(cfg.bce_weight, cfg.dice_weight, cfg.focal_weight, cfg.focal_gamma)
+    loss_fn = DistillLoss(
+        cfg.bce_weight, cfg.dice_weight, cfg.focal_weight, cfg.focal_gamma, cfg.pos_weight
+    )
 
     step, start_epoch, skip_batches = 0, 0, 0
     best_f1: float | None = None
