@@ -47,6 +47,7 @@ class Recipe:
     pretrained: str = "auto"  # auto: shipped ImageNet weights; none: random init; or a file
     mgfm: bool = True  # False: no memory bank, no gates (plain sum of the scales)
     scales: int = 4  # backbone levels MGFM fuses (4: strides 4-32; 3: strides 8-32)
+    dim: int = 64  # MGFM width
     synth: int = 0  # synthetic forgeries to pretrain on first (0: no pretraining)
     synth_epochs: int = 8
     imgsz: int = 224
@@ -66,20 +67,23 @@ RECIPE = Recipe(pos_weight=6.0)
 RUNS: dict[str, dict[str, Any]] = {
     "default": {},
     "pos-weight-1": {"pos_weight": 1.0},
+    "pos-weight-1-seed-1": {"pos_weight": 1.0, "seed": 1},
+    "pos-weight-1-seed-2": {"pos_weight": 1.0, "seed": 2},
     "pos-weight-3": {"pos_weight": 3.0},
     "pos-weight-10": {"pos_weight": 10.0},
-    "tinyvit5m-random": {"model": "tinyvit5m", "pretrained": "none"},
+    "tinyvit5m-random": {"model": "tinyvit5m", "pretrained": "none", "pos_weight": 1.0},
     "no-mgfm": {"mgfm": False},
     "teacher-box": {"teacher": "box"},
     "teacher-grabcut": {"teacher": "grabcut"},
     "teacher-u2netp": {"teacher": "u2netp"},
     "teacher-gt": {"teacher": "gt"},
-    "synth-pretrain": {"synth": 600},
+    "synth-pretrain": {"synth": 600, "pos_weight": 1.0},  # compare with pos-weight-1
     "epochs-60": {"epochs": 60},
     "seed-1": {"seed": 1},
     "seed-2": {"seed": 2},
     "imgsz-320": {"imgsz": 320},
     "scales-3": {"scales": 3},
+    "dim-32": {"dim": 32},
 }
 
 
@@ -127,7 +131,11 @@ def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None)
         make_dataset(photos, folder, n=r.synth, seed=1, size=512, workers=2, progress=False)
     ds = load_dataset(folder, name="synth")
     name = f"pretrain-{r.model}-{'mgfm' if r.mgfm else 'plain'}-n{r.synth}-e{r.synth_epochs}"
-    name += f"-s{r.imgsz}" + (f"-k{r.scales}" if r.scales != 4 else "")
+    name += (
+        f"-s{r.imgsz}"
+        + (f"-k{r.scales}" if r.scales != 4 else "")
+        + (f"-d{r.dim}" if r.dim != 64 else "")
+    )
     name += f"-pw{r.pos_weight:g}" if r.pos_weight != 1 else ""
     out = work / name
     cfg = TrainConfig(
@@ -169,7 +177,7 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
     else:
         pretrained = None if r.pretrained == "none" else r.pretrained
     student = resolve_student_args(r.model)
-    student = replace(student, num_scales=r.scales)
+    student = replace(student, num_scales=r.scales, dim=r.dim)
     if not r.mgfm:
         student = replace(student, memory_size=0, gates=False)
     init_from = _synth_pretrain(work_root, r, student, pretrained) if r.synth else None
@@ -222,6 +230,27 @@ def table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def seed_means(rows: list[tuple[str, dict[str, Any]]]) -> str:
+    """Mean and spread of test F1 over runs that differ only in their seed (markdown)."""
+    groups: dict[str, list[tuple[int, float]]] = {}
+    for _, o in rows:
+        recipe = dict(o.get("recipe") or {})
+        seed = int(recipe.pop("seed", 0))
+        diff = {k: v for k, v in recipe.items() if k in asdict(RECIPE) and v != getattr(RECIPE, k)}
+        key = ", ".join(f"{k}={v}" for k, v in diff.items()) or "the recipe"
+        groups.setdefault(key, []).append((seed, float(o["f1"])))
+    lines = []
+    for key, runs in groups.items():
+        if len(runs) > 1:
+            f1 = np.array([f for _, f in sorted(runs)])
+            seeds = ", ".join(str(sd) for sd, _ in sorted(runs))
+            lines.append(
+                f"- {key}: test F1 over seeds {seeds}: mean {f1.mean():.3f}, "
+                f"min {f1.min():.3f}, max {f1.max():.3f}"
+            )
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -260,6 +289,9 @@ def main() -> None:
         rows.append((name, out))
         print(table([(name, out)]).splitlines()[-1], flush=True)
     text = table(rows)
+    means = seed_means(rows)
+    if means:
+        text += "\n\n" + means
     (RESULTS / "coverage-table.md").write_text(text + "\n")
     print(text)
 

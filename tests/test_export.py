@@ -199,3 +199,33 @@ def test_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "checkpoint not found" in err and len(err.splitlines()) == 1
     with pytest.raises(CheckpointError, match="ONNX model not found"):
         quantize_onnx(tmp_path / "missing.onnx", calibration=None, method="dynamic")
+
+
+def test_tf_same_padding_is_folded_into_the_convs(tmp_path: Path) -> None:
+    """EfficientNet-Lite0's TensorFlow-style padding traces as run-time Pad nodes; export
+    folds them into the convs (asymmetric pads), and the result is exactly the same."""
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from boxpromptiml.export import export_student, fold_static_pads
+    from boxpromptiml.student import build_student
+
+    torch.manual_seed(0)
+    model = build_student("efficientnet-lite0", dim=8, memory_size=4).eval()
+    plain = export_student(model, tmp_path / "plain.onnx", input_size=64, fold_pads=False)
+    folded = export_student(model, tmp_path / "folded.onnx", input_size=64)
+    assert folded.max_abs_diff is not None and folded.max_abs_diff <= 1e-4
+
+    def pads(path: Path) -> int:
+        return sum(n.op_type == "Pad" for n in onnx.load(str(path)).graph.node)
+
+    assert pads(plain.onnx) == 5 and pads(folded.onnx) == 0
+    x = np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32)
+    outs = []
+    for path in (plain.onnx, folded.onnx):
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        outs.append(sess.run(None, {sess.get_inputs()[0].name: x})[0])
+    np.testing.assert_allclose(outs[0], outs[1], atol=1e-6)
+    # a graph without such pads is left as it is
+    assert fold_static_pads(folded.onnx) == 0

@@ -220,6 +220,90 @@ def export_onnx(
     )
 
 
+def fold_static_pads(path: PathLike) -> int:
+    """Fold zero ``Pad`` nodes into the ``Conv`` they feed, in place; return how many.
+
+    timm's TensorFlow-style "same" padding (``tf_efficientnet_*``) traces as a ``Pad``
+    whose amounts are computed from the input's shape at run time, so ONNX Runtime can
+    neither fold it nor keep the conv in its blocked layout, and reorders tensors around
+    each one. The graph's spatial size is fixed at export, so the amounts are constants:
+    they are read by running the graph once (batch 1 and 2, which must agree), and each
+    constant-mode, zero-value Pad on the spatial axes that feeds only a ``Conv`` becomes
+    that conv's (possibly asymmetric) ``pads``. The caller verifies the result.
+    """
+    import onnx
+    import onnxruntime as ort
+
+    model = onnx.load(str(path))
+    g = model.graph
+    consumers: dict[str, list[Any]] = {}
+    for n in g.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
+    graph_outputs = {o.name for o in g.output}
+    candidates = []
+    for n in g.node:
+        if n.op_type != "Pad" or n.output[0] in graph_outputs:
+            continue
+        mode = next((a.s.decode() for a in n.attribute if a.name == "mode"), "constant")
+        users = consumers.get(n.output[0], [])
+        if mode == "constant" and len(users) == 1 and users[0].op_type == "Conv":
+            candidates.append((n, users[0]))
+    if not candidates:
+        return 0
+    # read the pad amounts (and fill values) by asking the graph for them
+    wanted = sorted({i for pad, _ in candidates for i in pad.input[1:3] if i})
+    probe = onnx.ModelProto()
+    probe.CopyFrom(model)
+    have = {o.name for o in probe.graph.output}
+    probe.graph.output.extend(onnx.ValueInfoProto(name=w) for w in wanted if w not in have)
+    sess = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    inp = sess.get_inputs()[0]
+    size = [int(d) if isinstance(d, int) else 1 for d in inp.shape[1:]]
+    values = []
+    for b in (1, 2):
+        out = sess.run(wanted, {inp.name: np.zeros([b, *size], np.float32)})
+        values.append(dict(zip(wanted, out, strict=True)))
+    folded = 0
+    for pad, conv in candidates:
+        amounts = values[0][pad.input[1]]
+        if not np.array_equal(amounts, values[1][pad.input[1]]):
+            continue  # depends on the batch: not a spatial-only padding
+        fill = values[0][pad.input[2]] if len(pad.input) > 2 and pad.input[2] else 0.0
+        amounts = [int(v) for v in np.asarray(amounts).ravel()]
+        if len(amounts) != 8 or any(amounts[i] for i in (0, 1, 4, 5)) or np.any(fill != 0):
+            continue
+        if min(amounts) < 0:
+            continue
+        old = next((list(a.ints) for a in conv.attribute if a.name == "pads"), [0, 0, 0, 0])
+        auto = next((a.s.decode() for a in conv.attribute if a.name == "auto_pad"), "NOTSET")
+        if auto != "NOTSET":
+            continue
+        new = [old[0] + amounts[2], old[1] + amounts[3], old[2] + amounts[6], old[3] + amounts[7]]
+        keep = [a for a in conv.attribute if a.name != "pads"]
+        del conv.attribute[:]
+        conv.attribute.extend([*keep, onnx.helper.make_attribute("pads", new)])
+        conv.input[0] = pad.input[0]
+        g.node.remove(pad)
+        folded += 1
+    if folded:
+        _prune_dead_nodes(model)
+        onnx.save(model, str(path))
+    return folded
+
+
+def _prune_dead_nodes(model: Any) -> None:
+    """Remove nodes whose outputs nothing uses (the shape arithmetic of folded pads)."""
+    g = model.graph
+    while True:
+        used = {i for n in g.node for i in n.input} | {o.name for o in g.output}
+        dead = [n for n in g.node if not any(o in used for o in n.output)]
+        if not dead:
+            return
+        for n in dead:
+            g.node.remove(n)
+
+
 def export_student(
     model: Any,
     out: PathLike,
@@ -233,11 +317,14 @@ def export_student(
     verify_images: Any = None,
     verify_batch: int = 3,
     atol: float = 1e-4,
+    fold_pads: bool = True,
 ) -> ExportReport:
     """Export an in-memory :class:`~boxpromptiml.student.Student` (see :func:`export_onnx`).
 
     ``input_size`` is the square side ``S`` the graph is traced at (the batch stays
     dynamic; the spatial size is fixed because the backbone's window padding is traced).
+    ``fold_pads`` folds TensorFlow-style "same" padding into the convs
+    (:func:`fold_static_pads`); the verification below covers the folded graph.
     """
     import torch
 
@@ -295,6 +382,8 @@ def export_student(
                 "torch": torch.__version__,
             },
         )
+        if fold_pads:
+            fold_static_pads(tmp)
         os.replace(tmp, dest)
         _default_mode(dest)
     except Exception as exc:
