@@ -59,31 +59,35 @@ class Recipe:
     seed: int = 0
 
 
-#: The recipe: the first run's settings (the field defaults above, which also name the
-#: cached folders) with the one change the ablations below found to matter.
-RECIPE = Recipe(pos_weight=6.0)
+#: The recipe: the defaults of ``boxprompt train`` (pos_weight 1, i.e. plain BCE + Dice).
+RECIPE = Recipe()
 
-#: name -> changes to RECIPE. "default" is the recipe itself.
+_PW6 = {"pos_weight": 6.0}
+
+#: name -> changes to RECIPE. "default" is the recipe itself. pos_weight was explored on
+#: the test split itself, so the rows that use 6 are optimistic; the other ablations were
+#: run at pos_weight 6 (compare them with "pos-weight-6", not with "default").
 RUNS: dict[str, dict[str, Any]] = {
     "default": {},
-    "pos-weight-1": {"pos_weight": 1.0},
-    "pos-weight-1-seed-1": {"pos_weight": 1.0, "seed": 1},
-    "pos-weight-1-seed-2": {"pos_weight": 1.0, "seed": 2},
-    "pos-weight-3": {"pos_weight": 3.0},
-    "pos-weight-10": {"pos_weight": 10.0},
-    "tinyvit5m-random": {"model": "tinyvit5m", "pretrained": "none", "pos_weight": 1.0},
-    "no-mgfm": {"mgfm": False},
-    "teacher-box": {"teacher": "box"},
-    "teacher-grabcut": {"teacher": "grabcut"},
-    "teacher-u2netp": {"teacher": "u2netp"},
-    "teacher-gt": {"teacher": "gt"},
-    "synth-pretrain": {"synth": 600, "pos_weight": 1.0},  # compare with pos-weight-1
-    "epochs-60": {"epochs": 60},
     "seed-1": {"seed": 1},
     "seed-2": {"seed": 2},
-    "imgsz-320": {"imgsz": 320},
-    "scales-3": {"scales": 3},
-    "dim-32": {"dim": 32},
+    "pos-weight-3": {"pos_weight": 3.0},
+    "pos-weight-6": _PW6,
+    "pos-weight-6-seed-1": {**_PW6, "seed": 1},
+    "pos-weight-6-seed-2": {**_PW6, "seed": 2},
+    "pos-weight-10": {"pos_weight": 10.0},
+    "tinyvit5m-random": {"model": "tinyvit5m", "pretrained": "none"},
+    "synth-pretrain": {"synth": 600},
+    "teacher-gt": {"teacher": "gt"},
+    "no-mgfm": {**_PW6, "mgfm": False},
+    "teacher-box": {**_PW6, "teacher": "box"},
+    "teacher-grabcut": {**_PW6, "teacher": "grabcut"},
+    "teacher-u2netp": {**_PW6, "teacher": "u2netp"},
+    "teacher-gt-pw6": {**_PW6, "teacher": "gt"},
+    "epochs-60": {**_PW6, "epochs": 60},
+    "imgsz-320": {**_PW6, "imgsz": 320},
+    "scales-3": {**_PW6, "scales": 3},
+    "dim-32": {**_PW6, "dim": 32},
 }
 
 

@@ -416,17 +416,17 @@ def test_cli_options_build_the_config(tmp_path: Path) -> None:
     lite0 = StudentArgs(backbone="tf_efficientnet_lite0", memory_size=0)
     assert cfg.model == lite0 and cfg.supervision == "pseudo"
     # the CLI's defaults are the recipe measured on COVERAGE (benchmarks/coverage.py)
-    assert (cfg.lr, cfg.dice_weight, cfg.pos_weight, cfg.batch_size) == (5e-4, 1.0, 6.0, 8)
+    assert (cfg.lr, cfg.dice_weight, cfg.pos_weight, cfg.batch_size) == (5e-4, 1.0, 1.0, 8)
     from boxpromptiml.student import shipped_pretrained
 
     assert cfg.pretrained == shipped_pretrained("efficientnet-lite0")
     paper = config_from_args(
         parser.parse_args([spec, "--model", "tinyvit5m", "--pretrained", "none", "--pos-weight",
-                           "1", "--dice", "0", "--out", str(tmp_path / "p")])
+                           "3", "--dice", "0", "--out", str(tmp_path / "p")])
     )  # fmt: skip
     assert isinstance(paper, TrainConfig)
     assert paper.model == StudentArgs() and paper.pretrained is None
-    assert (paper.pos_weight, paper.dice_weight) == (1.0, 0.0)
+    assert (paper.pos_weight, paper.dice_weight) == (3.0, 0.0)
     gt_root = tmp_path / "gtroot"
     (gt_root / "Tp").mkdir(parents=True)
     (gt_root / "Gt").mkdir()

@@ -36,6 +36,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default=d.model, help=f"student ({d.model})")
     p.add_argument("--epochs", type=int, default=d.epochs, help=f"training epochs ({d.epochs})")
     p.add_argument("--imgsz", type=int, default=d.input_size, help=f"input size ({d.input_size})")
+    p.add_argument(
+        "--pos-weight",
+        type=float,
+        default=d.pos_weight,
+        help=f"BCE weight of manipulated pixels ({d.pos_weight:g})",
+    )
     p.add_argument("--seed", type=int, default=d.seed, help=f"random seed ({d.seed})")
     p.add_argument("--workers", type=int, default=d.workers, help=f"CPU processes ({d.workers})")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -55,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         model=args.model,
         epochs=args.epochs,
         input_size=args.imgsz,
+        pos_weight=args.pos_weight,
         seed=args.seed,
         workers=args.workers,
         progress=not args.no_progress,
