@@ -160,7 +160,7 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
     from boxpromptiml.metrics import bootstrap_ci
     from boxpromptiml.predict import Localizer, predict_to_folder
     from boxpromptiml.student.build import resolve_student_args
-    from boxpromptiml.student.weights import shipped_pretrained
+    from boxpromptiml.student.weights import resolve_pretrained
     from boxpromptiml.train import TrainConfig, fit
 
     split = json.loads((data / "split.json").read_text())
@@ -177,10 +177,7 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
         train = [Sample(x.name, x.image, pseudo_dir / f"{x.name}.png", 1) for x in train_ds]
         supervision = "pseudo"
     t_pseudo = time.perf_counter() - t0
-    if r.pretrained == "auto":
-        pretrained = shipped_pretrained(r.model)
-    else:
-        pretrained = None if r.pretrained == "none" else r.pretrained
+    pretrained = resolve_pretrained(r.pretrained, r.model)
     student = resolve_student_args(r.model)
     student = replace(student, num_scales=r.scales, dim=r.dim)
     if not r.mgfm:

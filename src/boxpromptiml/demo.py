@@ -95,7 +95,7 @@ def run_demo(config: DemoConfig) -> DemoResult:
     from boxpromptiml.report import build_report
     from boxpromptiml.report.extra import history_html
     from boxpromptiml.student.build import resolve_student_args
-    from boxpromptiml.student.weights import shipped_pretrained
+    from boxpromptiml.student.weights import resolve_pretrained
     from boxpromptiml.synth import make_dataset
     from boxpromptiml.teachers.pseudo import pseudo_label
     from boxpromptiml.teachers.quality import pseudo_quality
@@ -133,9 +133,7 @@ def run_demo(config: DemoConfig) -> DemoResult:
     print(f"[demo]     pseudo-mask IoU against the (unused) training masks: {quality.mean_iou:.3f}")
 
     t = stage(f"3/6 training the {config.model} student on pseudo-masks only")
-    pretrained = (
-        shipped_pretrained(config.model) if config.pretrained == "auto" else config.pretrained
-    )
+    pretrained = resolve_pretrained(config.pretrained, config.model)
     train_cfg = TrainConfig(
         train=paired_samples(train_root / "Tp", out / "pseudo"),
         out_dir=out / "train",

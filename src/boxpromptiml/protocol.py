@@ -449,7 +449,7 @@ def _teacher(raw: Any, where: str, base_dir: Path) -> TeacherSpec:
 
 def _train_settings(raw: Any, where: str, base_dir: Path) -> dict[str, Any]:
     from boxpromptiml.data.sources import Sample
-    from boxpromptiml.student.build import STUDENTS, resolve_student_args
+    from boxpromptiml.student.build import STUDENTS, check_timm_name, resolve_student_args
     from boxpromptiml.train import TrainConfig
 
     allowed = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in _TRAIN_FIXED]
@@ -462,12 +462,10 @@ def _train_settings(raw: Any, where: str, base_dir: Path) -> dict[str, Any]:
     except (ConfigError, TypeError) as exc:
         raise ConfigError(f"{where}.model: {exc}") from exc
     if not (isinstance(model, str) and model in STUDENTS):
-        import timm
-
-        if not timm.is_model(args.backbone):
-            close = difflib.get_close_matches(args.backbone, [*STUDENTS, *timm.list_models()], n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"{where}.model: unknown student {args.backbone!r}{hint}")
+        try:
+            check_timm_name(args.backbone)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}.model: {exc}") from exc
     d["model"] = args
     pretrained = d.get("pretrained")
     if pretrained is not None:
@@ -628,11 +626,10 @@ def _digest(obj: Any) -> str:
 
 
 def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()[:16]
+    """Short SHA-256 of a file's bytes."""
+    from boxpromptiml.weights import sha256_file
+
+    return sha256_file(path)[:16]
 
 
 def _fingerprint(ds: Dataset) -> dict[str, Any]:

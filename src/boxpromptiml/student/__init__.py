@@ -32,6 +32,7 @@ from boxpromptiml.student.weights import (
     load_efficientnet_lite0,
     map_state_dict_by_order,
     read_state_dict,
+    resolve_pretrained,
     shipped_pretrained,
 )
 
@@ -48,6 +49,7 @@ __all__ = [
     "map_state_dict_by_order",
     "read_state_dict",
     "resize_image",
+    "resolve_pretrained",
     "resolve_student_args",
     "shipped_pretrained",
 ]

@@ -20,7 +20,7 @@ from boxpromptiml.errors import CheckpointError, ConfigError
 from boxpromptiml.student.mgfm import MGFM
 from boxpromptiml.student.model import Student
 
-__all__ = ["STUDENTS", "StudentArgs", "build_student", "resolve_student_args"]
+__all__ = ["STUDENTS", "StudentArgs", "build_student", "check_timm_name", "resolve_student_args"]
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -93,14 +93,15 @@ def resolve_student_args(
     return dataclasses.replace(args, **given)
 
 
-def _check_timm_name(name: str) -> None:
+def check_timm_name(name: str) -> None:
+    """Raise :class:`ConfigError` with close matches unless ``name`` is a timm model."""
     import timm
 
     if name in timm.list_models() or name in timm.list_models(pretrained=True):
         return
     presets = list(STUDENTS)
     close = difflib.get_close_matches(name, presets + timm.list_models(), n=3)
-    hint = f"; did you mean {', '.join(close)}?" if close else ""
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise ConfigError(
         f"unknown student model {name!r}: give a preset ({', '.join(presets)}) "
         f"or a timm model name{hint}"
@@ -111,7 +112,7 @@ def _create_backbone(args: StudentArgs, pretrained: str | os.PathLike[str] | Non
     """The timm ``features_only`` backbone returning the last ``num_scales`` levels."""
     import timm
 
-    _check_timm_name(args.backbone)
+    check_timm_name(args.backbone)
     if args.num_scales < 1:
         raise ConfigError(f"num_scales must be >= 1, got {args.num_scales}")
     kwargs: dict[str, Any] = {

@@ -32,6 +32,7 @@ __all__ = [
     "load_efficientnet_lite0",
     "map_state_dict_by_order",
     "read_state_dict",
+    "resolve_pretrained",
     "shipped_pretrained",
 ]
 
@@ -233,3 +234,15 @@ def shipped_pretrained(model: str) -> str | None:
         return None
     found = efficientnet_lite0_package_file()
     return str(found) if found is not None else None
+
+
+def resolve_pretrained(value: str | None, model: str) -> str | None:
+    """A ``pretrained`` setting as the builder takes it: ``"auto"`` → the shipped ImageNet
+    weights for ``model`` (:func:`shipped_pretrained`, ``None`` when there are none);
+    ``None`` or ``"none"`` → ``None`` (random init); anything else (a file, ``"timm"``,
+    ``"hf-hub:<id>"``) unchanged."""
+    if value is None or value == "none":
+        return None
+    if value == "auto":
+        return shipped_pretrained(model)
+    return value

@@ -109,17 +109,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def _pretrained(value: str | None, model: str) -> str | None:
-    """``--pretrained``: ``auto`` → shipped ImageNet weights for ``model`` or ``None``."""
-    from boxpromptiml.student.weights import shipped_pretrained
-
-    if value in (None, "none"):
-        return None
-    if value == "auto":
-        return shipped_pretrained(model)
-    return value
-
-
 def _devices(value: str) -> int | str:
     return value if value == "auto" else int(value)
 
@@ -130,7 +119,7 @@ def config_from_args(args: argparse.Namespace) -> object:
     from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES
     from boxpromptiml.errors import ConfigError
     from boxpromptiml.runs import next_run_dir
-    from boxpromptiml.student import resolve_student_args
+    from boxpromptiml.student import resolve_pretrained, resolve_student_args
     from boxpromptiml.train.config import TrainConfig
     from boxpromptiml.train.loop import load_train_config
 
@@ -181,7 +170,7 @@ def config_from_args(args: argparse.Namespace) -> object:
         out_dir=out,
         supervision="gt" if args.gt else "pseudo",
         model=model,
-        pretrained=_pretrained(args.pretrained, args.model or "efficientnet-lite0"),
+        pretrained=resolve_pretrained(args.pretrained, args.model or "efficientnet-lite0"),
         init_from=Path(args.init_from) if args.init_from else None,
         epochs=args.epochs,
         batch_size=args.batch,
