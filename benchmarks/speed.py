@@ -20,7 +20,8 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from boxpromptiml.bench import RUNTIMES, BenchConfig, benchmark, markdown_table
+from boxpromptiml.bench import benchmark, markdown_table
+from boxpromptiml.commands.bench import add_measure_arguments, config_from_args
 from boxpromptiml.fileio import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -30,35 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--model", default="tinyvit5m", help="checkpoint (.pt) or student preset")
-    p.add_argument(
-        "--imgsz", type=int, default=None, help="input side (default 224 or the checkpoint's)"
-    )
-    p.add_argument("--runtimes", nargs="+", default=None, choices=RUNTIMES, metavar="RT")
-    p.add_argument("--device", choices=("cpu", "cuda", "all"), default="all")
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--iters", type=int, default=50)
-    p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    p.add_argument("--calib", default=None, help="int8 calibration images (default: random)")
+    add_measure_arguments(p)
     p.add_argument(
         "--out-dir", type=Path, default=RESULTS, help="JSON folder (default benchmarks/results)"
     )
     args = p.parse_args(argv)
 
-    cfg = BenchConfig(
-        model=args.model,
-        input_size=args.imgsz,
-        devices=("cpu", "cuda") if args.device == "all" else (args.device,),
-        batch=args.batch,
-        iters=args.iters,
-        warmup=args.warmup,
-        threads=args.threads,
-        calibration=args.calib,
+    report = benchmark(
+        config_from_args(args), progress=lambda msg: print(msg, file=sys.stderr, flush=True)
     )
-    if args.runtimes:
-        cfg.runtimes = tuple(args.runtimes)
-    report = benchmark(cfg, progress=lambda msg: print(msg, file=sys.stderr, flush=True))
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     host = re.sub(r"[^A-Za-z0-9_.-]", "_", report["machine"]["host"] or "host")
     path = atomic_write_json(args.out_dir / f"speed-{stamp}-{host}.json", report)

@@ -15,9 +15,16 @@ examples:
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from boxpromptiml.bench import BenchConfig
 
 
-def add_arguments(p: argparse.ArgumentParser) -> None:
+def add_measure_arguments(p: argparse.ArgumentParser) -> None:
+    """What to measure and how (shared with ``benchmarks/speed.py``)."""
+    from boxpromptiml.bench import RUNTIMES
+
     p.add_argument(
         "--model",
         "-m",
@@ -31,6 +38,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--runtimes",
         nargs="+",
         default=None,
+        choices=RUNTIMES,
         metavar="RT",
         help="torch torch-compile torch-fp16 onnx-fp32 onnx-int8-qdq onnx-int8-qop onnx-int8-dyn (default: all but torch-fp16)",
     )
@@ -43,17 +51,17 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
     p.add_argument("--calib", default=None, metavar="SOURCE", help="int8 calibration images")
     p.add_argument("--no-macs", action="store_true", help="skip the fvcore MAC count")
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    add_measure_arguments(p)
     p.add_argument("--out", default=None, help="output folder (default runs/bench/<name>)")
     p.add_argument("--name", default="exp", help="run name under runs/bench (default exp)")
 
 
-def run(args: argparse.Namespace) -> int:
-    import sys
-    from pathlib import Path
-
-    from boxpromptiml.bench import BenchConfig, benchmark, markdown_table
-    from boxpromptiml.fileio import atomic_write_json
-    from boxpromptiml.runs import next_run_dir
+def config_from_args(args: argparse.Namespace) -> BenchConfig:
+    """The :class:`~boxpromptiml.bench.BenchConfig` of parsed :func:`add_measure_arguments`."""
+    from boxpromptiml.bench import BenchConfig
 
     cfg = BenchConfig(
         model=args.model,
@@ -68,7 +76,18 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.runtimes:
         cfg.runtimes = tuple(args.runtimes)
-    report = benchmark(cfg, progress=lambda msg: print(msg, file=sys.stderr))
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+    from pathlib import Path
+
+    from boxpromptiml.bench import benchmark, markdown_table
+    from boxpromptiml.fileio import atomic_write_json
+    from boxpromptiml.runs import next_run_dir
+
+    report = benchmark(config_from_args(args), progress=lambda msg: print(msg, file=sys.stderr))
     out = Path(args.out) if args.out else next_run_dir("bench", args.name)
     path = atomic_write_json(out / "bench.json", report)
     print(markdown_table(report))
