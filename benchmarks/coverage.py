@@ -46,17 +46,24 @@ class Recipe:
     model: str = "efficientnet-lite0"
     pretrained: str = "auto"  # auto: shipped ImageNet weights; none: random init; or a file
     mgfm: bool = True  # False: no memory bank, no gates (plain sum of the scales)
-    scales: int = 4  # backbone levels MGFM fuses (4: strides 4-32; 3: strides 8-32)
-    dim: int = 64  # MGFM width
+    scales: int | None = None  # levels MGFM fuses (None: the preset's; Lite0 4: strides 4-32)
+    dim: int | None = None  # MGFM width (None: the preset's, 64 for Lite0)
+    corr: int = 0  # self-correlation cue: best matches kept per location (0: off)
+    corr_level: int = -2  # fused level it correlates (-2: stride 16)
     synth: int = 0  # synthetic forgeries to pretrain on first (0: no pretraining)
     synth_epochs: int = 8
+    synth_kinds: str = "all"  # "all" (splice, copymove, removal) or a comma list of kinds
     imgsz: int = 224
     epochs: int = 30
     batch: int = 8
     lr: float = 5e-4
     dice: float = 1.0
     pos_weight: float = 1.0  # BCE weight of manipulated pixels
+    # choose pos_weight among these (comma list, e.g. "1,3,6") by 2-fold cross-validation
+    # on the train split, scored against its pseudo-masks: no test image, no GT mask
+    pos_weight_cv: str = ""
     seed: int = 0
+    tta: str = "none"  # test-time mirroring: none, h, hv (trains nothing new: reuses the run)
 
 
 #: The recipe: the defaults of ``boxprompt train`` (pos_weight 1, i.e. plain BCE + Dice).
@@ -89,10 +96,35 @@ RUNS: dict[str, dict[str, Any]] = {
     "imgsz-320": {**_PW6, "imgsz": 320},
     "scales-3": {**_PW6, "scales": 3},
     "dim-32": {**_PW6, "dim": 32},
+    # session 3: the self-correlation cue, synthetic copy-moves, test-time mirroring, and
+    # the fast preset (Lite0 stopped at stride 16, MGFM width 32)
+    "corr-8": {**_PW6, "corr": 8},
+    "corr-8-pw1": {"corr": 8},
+    "synth-copymove-corr-8": {**_PW6, "corr": 8, "synth": 600, "synth_kinds": "copymove"},
+    "synth-copymove": {**_PW6, "synth": 600, "synth_kinds": "copymove"},
+    **{
+        f"{base}tta-hv{sfx}": {**extra, "tta": "hv", **({"seed": sd} if sd else {})}
+        for base, extra in (
+            ("", {}),
+            ("pos-weight-6-", _PW6),
+            ("no-mgfm-", {**_PW6, "mgfm": False}),
+        )
+        for sd, sfx in ((0, ""), (1, "-seed-1"), (2, "-seed-2"))
+    },
+    **{
+        f"pos-weight-cv{sfx}": {"pos_weight_cv": "1,3,6", **({"seed": sd} if sd else {})}
+        for sd, sfx in ((0, ""), (1, "-seed-1"), (2, "-seed-2"))
+    },
+    **{
+        f"fast{sfx}": {**_PW6, "model": "efficientnet-lite0-fast", **({"seed": sd} if sd else {})}
+        for sd, sfx in ((0, ""), (1, "-seed-1"), (2, "-seed-2"))
+    },
 }
 
 
 def _value(text: str, like: Any) -> Any:
+    if like is None:  # the optional integers (scales, dim)
+        return None if text.lower() in ("", "none") else int(text)
     if isinstance(like, bool):
         return text.lower() in ("1", "true", "yes", "on")
     return type(like)(text)
@@ -107,7 +139,7 @@ def tag_of(r: Recipe) -> str:
         for k, v in sorted(diff.items())
         if k not in ("teacher", "model", "epochs", "imgsz")
     ]
-    return "-".join(str(p) for p in parts).replace("/", "_")
+    return "-".join(str(p) for p in parts).replace("/", "_").replace(",", "+")
 
 
 def _pseudo(work: Path, teacher: str, train_ds: Any) -> tuple[Path, float]:
@@ -131,15 +163,21 @@ def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None)
     from boxpromptiml.train import TrainConfig, fit
 
     photos = str(SHARED / "photos" / "*" / "*.png")  # kodak24, mcmaster, cbsd68
-    folder = work / f"synth-{r.synth}"
+    kinds = None if r.synth_kinds == "all" else r.synth_kinds.split(",")
+    suffix = "" if kinds is None else "-" + "+".join(kinds)
+    folder = work / f"synth-{r.synth}{suffix}"
     if not (folder / "manifest.json").is_file():
-        make_dataset(photos, folder, n=r.synth, seed=1, size=512, workers=2, progress=False)
+        make_dataset(
+            photos, folder, n=r.synth, kinds=kinds, seed=1, size=512, workers=2, progress=False
+        )
     ds = load_dataset(folder, name="synth")
-    name = f"pretrain-{r.model}-{'mgfm' if r.mgfm else 'plain'}-n{r.synth}-e{r.synth_epochs}"
+    name = f"pretrain-{r.model}-{'mgfm' if r.mgfm else 'plain'}-n{r.synth}{suffix}"
+    name += f"-e{r.synth_epochs}"
     name += (
         f"-s{r.imgsz}"
-        + (f"-k{r.scales}" if r.scales != 4 else "")
-        + (f"-d{r.dim}" if r.dim != 64 else "")
+        + (f"-k{r.scales}" if r.scales is not None else "")
+        + (f"-d{r.dim}" if r.dim is not None else "")
+        + (f"-c{r.corr}l{r.corr_level}" if r.corr else "")
     )
     name += f"-pw{r.pos_weight:g}" if r.pos_weight != 1 else ""
     out = work / name
@@ -151,6 +189,44 @@ def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None)
         progress=False, tensorboard=False, resume=(out / "last.pt").is_file(),
     )  # fmt: skip
     return fit(cfg).last
+
+
+def _cv_pos_weight(
+    work_root: Path, r: Recipe, train: list[Any], student: Any, pretrained: str | None
+) -> tuple[float, dict[str, float]]:
+    """pos_weight among ``r.pos_weight_cv`` with the best 2-fold cross-validated F1 on the
+    train split, where F1 at 0.5 is scored against the held-out pseudo-masks (binarised at
+    0.5): what a user with boxes only can do. Returns the choice and each candidate's F1."""
+    from boxpromptiml.data.images import load_image, load_map
+    from boxpromptiml.metrics import pixel_scores
+    from boxpromptiml.predict import Localizer
+    from boxpromptiml.train import TrainConfig, fit
+
+    candidates = [float(x) for x in r.pos_weight_cv.split(",") if x.strip()]
+    order = np.random.default_rng(0).permutation(len(train))
+    folds = [sorted(order[0::2].tolist()), sorted(order[1::2].tolist())]
+    base = tag_of(replace(r, pos_weight_cv="", pos_weight=1.0, seed=r.seed, tta="none"))
+    scores: dict[str, float] = {}
+    for pw in candidates:
+        f1s = []
+        for k, held in enumerate(folds):
+            out = work_root / f"cv-{base}" / f"pw{pw:g}-fold{k}"
+            cfg = TrainConfig(
+                train=[train[i] for i in range(len(train)) if i not in held], out_dir=out,
+                supervision="pseudo", model=student, pretrained=pretrained, epochs=r.epochs,
+                batch_size=r.batch, input_size=r.imgsz, lr=r.lr, dice_weight=r.dice,
+                pos_weight=pw, seed=r.seed, workers=0, progress=False, tensorboard=False,
+                resume=(out / "last.pt").is_file(),
+            )  # fmt: skip
+            loc = Localizer.from_checkpoint(fit(cfg).last, device="auto", tta=r.tta)
+            for i in held:
+                prob = loc.predict_maps([load_image(train[i].image)])[0]
+                target = load_map(train[i].mask) > 0.5
+                f1s.append(pixel_scores(prob, target, 0.5)["f1"])
+        scores[f"{pw:g}"] = float(np.mean(f1s))
+        print(f"  cv pos_weight {pw:g}: F1 vs pseudo-masks {scores[f'{pw:g}']:.3f}", flush=True)
+    best = max(candidates, key=lambda pw: scores[f"{pw:g}"])
+    return best, scores
 
 
 def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
@@ -168,6 +244,8 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
     train_ds = full.subset(split["train"], name="coverage-train")
     test_ds = full.subset(split["test"], name="coverage-test")
     work = work_root / tag
+    # test-time augmentation changes prediction only: the run without it trains the model
+    train_dir = (work_root / tag_of(replace(r, tta="none")) if r.tta != "none" else work) / "train"
     t0 = time.perf_counter()
     if r.teacher == "gt":
         train = list(train_ds.samples)
@@ -179,19 +257,35 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
     t_pseudo = time.perf_counter() - t0
     pretrained = resolve_pretrained(r.pretrained, r.model)
     student = resolve_student_args(r.model)
-    student = replace(student, num_scales=r.scales, dim=r.dim)
+    student = replace(
+        student,
+        num_scales=r.scales if r.scales is not None else student.num_scales,
+        dim=r.dim if r.dim is not None else student.dim,
+        corr_k=r.corr,
+        corr_level=r.corr_level,
+    )
     if not r.mgfm:
         student = replace(student, memory_size=0, gates=False)
+    cv_scores: dict[str, float] = {}
+    if r.pos_weight_cv:
+        if r.teacher == "gt" or r.synth:
+            raise SystemExit("pos_weight_cv works with pseudo-masks and without synth pretraining")
+        t_cv = time.perf_counter()
+        chosen, cv_scores = _cv_pos_weight(work_root, r, train, student, pretrained)
+        cv_scores["seconds"] = round(time.perf_counter() - t_cv, 1)
+        r = replace(r, pos_weight=chosen)
+        # the final training is the plain run with the chosen weight (shared when cached)
+        train_dir = work_root / tag_of(replace(r, pos_weight_cv="", tta="none")) / "train"
     init_from = _synth_pretrain(work_root, r, student, pretrained) if r.synth else None
     cfg = TrainConfig(
-        train=train, out_dir=work / "train", supervision=supervision, model=student,
+        train=train, out_dir=train_dir, supervision=supervision, model=student,
         pretrained=pretrained, init_from=init_from, epochs=r.epochs, batch_size=r.batch,
         input_size=r.imgsz, lr=r.lr, dice_weight=r.dice, pos_weight=r.pos_weight, seed=r.seed,
         workers=0,
-        progress=False, tensorboard=False, resume=(work / "train" / "last.pt").is_file(),
+        progress=False, tensorboard=False, resume=(train_dir / "last.pt").is_file(),
     )  # fmt: skip
     trained = fit(cfg)
-    loc = Localizer.from_checkpoint(trained.last, device="auto")
+    loc = Localizer.from_checkpoint(trained.last, device="auto", tta=r.tta)
     predict_to_folder(loc, [s.image for s in test_ds], work / "predict", save_overlay=False,
                       save_json=False, progress=False)  # fmt: skip
     res = evaluate([test_ds], [work / "predict" / "maps"], progress=False)
@@ -200,6 +294,7 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
     out: dict[str, Any] = {
         "tag": tag, "recipe": asdict(r), "pretrained_file": pretrained,
         "n_test": int(d.summary["n_manipulated"]), "pseudo_iou_train": pseudo_iou,
+        **({"pos_weight_chosen": r.pos_weight, "cv_f1": cv_scores} if cv_scores else {}),
         "seconds": round(time.perf_counter() - t0, 1), "seconds_pseudo": round(t_pseudo, 1),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"cpu": platform.processor() or platform.machine(),
@@ -253,6 +348,20 @@ def seed_means(rows: list[tuple[str, dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+def all_ones_f1(data: Path) -> float:
+    """Mean per-image F1 at 0.5 on the test split of the trivial prediction "every pixel is
+    manipulated": the floor any model has to beat on a test set of forgeries only."""
+    from boxpromptiml.data.images import load_mask
+    from boxpromptiml.metrics import pixel_scores
+
+    split = json.loads((data / "split.json").read_text())
+    f1 = []
+    for stem in split["test"]:
+        mask = load_mask(data / "Gt" / f"{stem}.png")
+        f1.append(pixel_scores(np.ones(mask.shape, np.float32), mask, 0.5)["f1"])
+    return float(np.mean(f1))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -294,6 +403,7 @@ def main() -> None:
     means = seed_means(rows)
     if means:
         text += "\n\n" + means
+    text += f"\n\nFloor: predicting every pixel manipulated scores test F1 {all_ones_f1(args.data):.3f}."
     (RESULTS / "coverage-table.md").write_text(text + "\n")
     print(text)
 

@@ -486,3 +486,43 @@ def test_a_failing_image_does_not_stop_the_batch() -> None:
     assert isinstance(items[1], Skipped) and "MemoryError" in items[1].reason
     assert isinstance(items[0], Prediction)
     np.testing.assert_allclose(items[0].prob, 100 / 255, atol=1e-6)
+
+
+class _RampBackend:
+    """Ignores the image's content except its red channel: probability = 0.8 x / S + red / 10
+    (below 1, so never clipped), so that a map mirrored the wrong way, or not mirrored
+    back, shows."""
+
+    name = "fake"
+    device = "cpu"
+    input_size = 16
+    info: dict[str, object] = {"runtime": "fake", "device": "cpu"}  # noqa: RUF012
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        s = batch.shape[-1]
+        ramp = np.broadcast_to(0.8 * np.arange(s, dtype=np.float32) / s, batch.shape[-2:])
+        return (ramp[None] + batch[:, 0] / 10).astype(np.float32)
+
+
+def test_tta_averages_mirrored_passes_mapped_back() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    red = image[..., 0].astype(np.float32) / 255 / 10
+    ramp = 0.8 * np.arange(16, dtype=np.float32) / 16
+    plain_backend, h_backend, hv_backend = _RampBackend(), _RampBackend(), _RampBackend()
+    plain = Localizer(plain_backend).predict_maps([image])[0]
+    np.testing.assert_allclose(plain, ramp[None] + red, atol=1e-6)
+    # the content-driven part (red) is flip-equivariant and survives; the ramp, which
+    # ignores the content, is averaged with its mirror image
+    h = Localizer(h_backend, tta="h").predict_maps([image])[0]
+    np.testing.assert_allclose(h, (ramp + ramp[::-1])[None] / 2 + red, atol=1e-6)
+    hv = Localizer(hv_backend, tta="hv").predict_maps([image])[0]
+    np.testing.assert_allclose(hv, (2 * ramp + ramp[::-1])[None] / 3 + red, atol=1e-6)
+    assert (plain_backend.calls, h_backend.calls, hv_backend.calls) == (1, 2, 3)
+    assert Localizer(h_backend, tta="h").info["tta"] == "h"
+    with pytest.raises(ConfigError, match="tta"):
+        Localizer(h_backend, tta="rot")

@@ -279,3 +279,86 @@ def test_efficientnet_lite0_package_weights_map_onto_timm() -> None:
 def test_efficientnet_lite0_file_does_not_fit_tinyvit() -> None:
     with pytest.raises(CheckpointError, match="does not fit backbone tiny_vit_5m_224"):
         build_student("tinyvit5m", pretrained=LITE0)
+
+
+# ---------------------------------------------------------------------------- self-correlation
+
+
+def _identity_corr(channels: int, k: int, exclude: int) -> torch.nn.Module:
+    """A SelfCorrelation whose projection is the identity (cosine of the raw features)."""
+    from boxpromptiml.student import SelfCorrelation
+
+    corr = SelfCorrelation(channels, k=k, dim=channels, exclude=exclude)
+    with torch.no_grad():
+        corr.proj.weight.copy_(torch.eye(channels)[:, :, None, None])
+        corr.proj.bias.zero_()
+    return corr.requires_grad_(False)
+
+
+def test_self_correlation_finds_the_two_copies_of_a_duplicate() -> None:
+    torch.manual_seed(0)
+    x = torch.randn(1, 32, 6, 7)
+    x[0, :, 4, 5] = 3.0 * x[0, :, 1, 1]  # same direction: cosine 1
+    out = _identity_corr(32, k=3, exclude=1)(x)
+    assert out.shape == (1, 3, 6, 7)
+    best = out[0, 0]
+    assert best[1, 1] == pytest.approx(1.0, abs=1e-5) and best[4, 5] == pytest.approx(1.0, abs=1e-5)
+    others = best.clone()
+    others[1, 1] = others[4, 5] = -1
+    assert others.max() < 0.9  # random 32-d directions are far from parallel
+    assert (out[0, :-1] >= out[0, 1:]).all()  # matches come largest first
+
+
+def test_self_correlation_ignores_neighbours_within_the_window() -> None:
+    torch.manual_seed(1)
+    x = torch.randn(1, 16, 5, 5)
+    x[0, :, 2, 3] = x[0, :, 2, 2]  # a neighbour: always alike in real images
+    assert _identity_corr(16, k=1, exclude=1)(x)[0, 0, 2, 2] < 0.99
+    assert _identity_corr(16, k=1, exclude=0)(x)[0, 0, 2, 2] == pytest.approx(1.0, abs=1e-5)
+    # a 1x2 map has one other location at most: the rest of the k channels are -1
+    tiny = _identity_corr(16, k=4, exclude=0)(torch.randn(2, 16, 1, 2))
+    assert tiny.shape == (2, 4, 1, 2) and (tiny[:, 1:] == -1).all() and (tiny[:, 0] > -1).all()
+    assert (_identity_corr(16, k=2, exclude=1)(torch.randn(1, 16, 1, 2)) == -1).all()
+
+
+def test_student_with_self_correlation_builds_trains_and_exports(tmp_path) -> None:
+    from boxpromptiml.export import export_student
+
+    args = resolve_student_args("test_convnext", dim=8, memory_size=4, corr_k=4)
+    torch.manual_seed(0)
+    model = build_student(args)
+    assert model.corr is not None and model.corr.k == 4
+    assert len(model.fusion.proj) == len(model.strides) + 1  # the cue is one more scale
+    out = model(torch.rand(2, 3, 64, 64))
+    assert out.shape == (2, 1, 64, 64)
+    out.mean().backward()
+    assert model.corr.proj.weight.grad is not None and model.corr.proj.weight.grad.abs().sum() > 0
+    # the architecture round-trips through the dict that checkpoints store
+    assert build_student(type(args).from_dict(args.to_dict())).corr is not None
+    report = export_student(model.eval(), tmp_path / "corr.onnx", input_size=64)
+    assert report.max_abs_diff is not None and report.max_abs_diff <= 1e-4
+    with pytest.raises(ConfigError, match="corr_level 7"):
+        build_student("test_convnext", corr_k=4, corr_level=7)
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_fast_preset_stops_the_backbone_at_stride_16() -> None:
+    from fvcore.nn import FlopCountAnalysis
+
+    fast = build_student("efficientnet-lite0-fast").eval()
+    assert fast.strides == (4, 8, 16)
+    # timm keeps (and runs) Lite0's stride-32 blocks whatever out_indices says: removed
+    assert len(fast.backbone.blocks) == 5
+    assert sum(p.numel() for p in fast.parameters()) < 1.0e6
+    assert [p.weight.shape[1] for p in (m[0] for m in fast.fusion.proj)] == [24, 40, 112]
+    flops = FlopCountAnalysis(fast, torch.rand(1, 3, 224, 224))
+    flops.unsupported_ops_warnings(False)
+    flops.uncalled_modules_warnings(False)
+    full = FlopCountAnalysis(_student("efficientnet-lite0"), torch.rand(1, 3, 224, 224))
+    full.unsupported_ops_warnings(False)
+    full.uncalled_modules_warnings(False)
+    # the stride-32 stage is not run at all: well under the full student's cost
+    assert flops.total() < 0.6 * full.total()
+    assert fast(torch.rand(1, 3, 100, 90)).shape == (1, 1, 100, 90)  # padded to 16, not 32
+    with pytest.raises(ConfigError, match="drop_deepest"):
+        build_student("efficientnet-lite0", drop_deepest=-1)

@@ -420,6 +420,13 @@ def test_cli_options_build_the_config(tmp_path: Path) -> None:
     from boxpromptiml.student import shipped_pretrained
 
     assert cfg.pretrained == shipped_pretrained("efficientnet-lite0")
+    fast = config_from_args(
+        parser.parse_args([spec, "--model", "efficientnet-lite0-fast", "--corr", "4",
+                           "--out", str(tmp_path / "f")])
+    )  # fmt: skip
+    assert isinstance(fast, TrainConfig)
+    assert (fast.model.drop_deepest, fast.model.dim, fast.model.corr_k) == (1, 32, 4)
+    assert fast.pretrained == cfg.pretrained  # the same shipped Lite0 weights
     paper = config_from_args(
         parser.parse_args([spec, "--model", "tinyvit5m", "--pretrained", "none", "--pos-weight",
                            "3", "--dice", "0", "--out", str(tmp_path / "p")])

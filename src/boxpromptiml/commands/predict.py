@@ -68,6 +68,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=0.25,
         help="tile overlap as a fraction of the tile (default 0.25)",
     )
+    p.add_argument(
+        "--tta",
+        choices=("none", "h", "hv"),
+        default="none",
+        help="test-time augmentation: average with the horizontally (h) or also vertically "
+        "(hv) mirrored input; 2 or 3 passes (default none)",
+    )
     p.add_argument("--no-mask", action="store_true", help="do not write masks/")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlays/ (faster)")
     p.add_argument("--no-json", action="store_true", help="do not write json/")
@@ -100,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch,
         tile=args.tile,
         overlap=args.overlap,
+        tta=args.tta,
     )
     out = Path(args.out) if args.out else next_run_dir("predict", args.name)
     result = predict_to_folder(

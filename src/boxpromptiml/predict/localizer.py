@@ -38,9 +38,12 @@ from boxpromptiml.predict.preprocess import as_image, images_to_batch, resize_im
 from boxpromptiml.predict.result import Prediction
 from boxpromptiml.predict.tiling import predict_tiled
 
-__all__ = ["Localizer", "Skipped", "expand_sources"]
+__all__ = ["TTA_MODES", "Localizer", "Skipped", "expand_sources"]
 
 PathLike = str | os.PathLike[str]
+
+#: test-time augmentation modes of :class:`Localizer` (mirrorings averaged with the input)
+TTA_MODES = ("none", "h", "hv")
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,9 @@ class Localizer:
         tile: sliding-window inference at full resolution for images larger than the
             model input (default: resize every image to the input).
         overlap: fraction of a tile shared with its neighbours when tiling, in ``[0, 1)``.
+        tta: test-time augmentation: ``"none"`` (default), ``"h"`` (mean of the map and of
+            the map of the horizontally mirrored input, 2 passes) or ``"hv"`` (also the
+            vertically mirrored input, 3 passes). Slower by the number of passes.
     """
 
     def __init__(
@@ -134,7 +140,10 @@ class Localizer:
         batch_size: int = 8,
         tile: bool = False,
         overlap: float = 0.25,
+        tta: str = "none",
     ) -> None:
+        if tta not in TTA_MODES:
+            raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"threshold must lie in [0, 1], got {threshold}")
         if image_score not in IMAGE_REDUCTIONS:
@@ -151,6 +160,7 @@ class Localizer:
         self.batch_size = int(batch_size)
         self.tile = bool(tile)
         self.overlap = float(overlap)
+        self.tta = tta
 
     @classmethod
     def from_checkpoint(
@@ -183,7 +193,21 @@ class Localizer:
             "input_size": self.input_size,
             "tiled": self.tile,
             **({"tile_overlap": self.overlap} if self.tile else {}),
+            **({"tta": self.tta} if self.tta != "none" else {}),
         }
+
+    def _forward(self, batch: np.ndarray) -> np.ndarray:
+        """``(B, 3, S, S)`` float32 batch → ``(B, S, S)`` probabilities, averaged over the
+        mirrored copies that :attr:`tta` asks for (each mapped back before averaging)."""
+        probs = self.backend(batch)
+        if self.tta == "none":
+            return probs
+        total = probs.astype(np.float32, copy=True)
+        axes = (3,) if self.tta == "h" else (3, 2)  # width, then height, of NCHW
+        for axis in axes:
+            flipped = np.ascontiguousarray(np.flip(batch, axis=axis))
+            total += np.flip(self.backend(flipped), axis=axis - 1)  # (B, S, S): one axis less
+        return total / np.float32(1 + len(axes))
 
     # ------------------------------------------------------------------ low level
 
@@ -196,7 +220,7 @@ class Localizer:
         """``n`` images ``(S, S, 3)`` uint8 → ``(n, S, S)`` float32 probabilities."""
         out = []
         for i in range(0, len(windows), self.batch_size):
-            out.append(self.backend(images_to_batch(windows[i : i + self.batch_size])))
+            out.append(self._forward(images_to_batch(windows[i : i + self.batch_size])))
         return np.concatenate(out, axis=0)
 
     def _maps(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, dict[str, float]]]:
@@ -210,7 +234,7 @@ class Localizer:
             resized = [resize_image(images[i], s) for i in idx]
             batch = images_to_batch(resized)
             t1 = time.perf_counter()
-            probs = self.backend(batch)
+            probs = self._forward(batch)
             t2 = time.perf_counter()
             n = len(idx)
             for k, i in enumerate(idx):

@@ -3,6 +3,7 @@
 Files, one family of parts each::
 
     mgfm.py     the Memory-Guided Gated Fusion Module (PAPER.md §2)
+    corr.py     optional self-correlation cue for copy-move (our addition)
     model.py    Student: normalisation, padding, backbone -> MGFM -> logits at input size
     build.py    StudentArgs (saved in checkpoints), presets, build_student()
     weights.py  pretrained backbone weights from local files (by name or by order)
@@ -24,6 +25,7 @@ from boxpromptiml.student.build import (
     build_student,
     resolve_student_args,
 )
+from boxpromptiml.student.corr import SelfCorrelation
 from boxpromptiml.student.mgfm import MGFM
 from boxpromptiml.student.model import Student, image_to_tensor, resize_image
 from boxpromptiml.student.weights import (
@@ -39,6 +41,7 @@ from boxpromptiml.student.weights import (
 __all__ = [
     "MGFM",
     "STUDENTS",
+    "SelfCorrelation",
     "Student",
     "StudentArgs",
     "build_student",

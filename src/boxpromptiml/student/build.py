@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from boxpromptiml.errors import CheckpointError, ConfigError
+from boxpromptiml.student.corr import SelfCorrelation
 from boxpromptiml.student.mgfm import MGFM
 from boxpromptiml.student.model import Student
 
@@ -33,18 +34,28 @@ class StudentArgs:
     Attributes:
         backbone: timm model name with ``features_only`` support.
         num_scales: how many of the backbone's last feature levels MGFM fuses.
+        drop_deepest: how many of the backbone's deepest levels are left out entirely
+            (neither computed nor fused): ``1`` on a 5-level backbone stops it at stride 16,
+            and ``num_scales`` then counts back from there. A speed setting.
         dim: MGFM projection width.
         memory_size: memory prototypes ``K``; ``0`` removes the memory bank (ablation).
         gates: spatial gates on (``False``: plain sum, ablation).
         alpha: ``None`` learns α; a float in ``(0, 1)`` fixes it (ablation).
+        corr_k: best matches kept by the self-correlation cue (copy-move; see
+            :mod:`boxpromptiml.student.corr`); ``0`` (default, the paper's student) disables it.
+        corr_level: which fused level the cue correlates, as an index into them (``-2``:
+            the second coarsest, stride 16 with the default 4 levels).
     """
 
     backbone: str = "tiny_vit_5m_224"
     num_scales: int = 4
+    drop_deepest: int = 0
     dim: int = 64
     memory_size: int = 32
     gates: bool = True
     alpha: float | None = None
+    corr_k: int = 0
+    corr_level: int = -2
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of JSON types (what checkpoints store)."""
@@ -66,6 +77,11 @@ STUDENTS: dict[str, StudentArgs] = {
     "tinyvit5m": StudentArgs(backbone="tiny_vit_5m_224"),
     # EfficientNet-Lite0, last 4 stages (24/40/112/320 channels at strides 4..32)
     "efficientnet-lite0": StudentArgs(backbone="tf_efficientnet_lite0"),
+    # the fast variant: Lite0 stopped at stride 16 (24/40/112 channels at strides 4..16),
+    # MGFM width 32: about 290 M MACs at 224x224 instead of 534 M
+    "efficientnet-lite0-fast": StudentArgs(
+        backbone="tf_efficientnet_lite0", num_scales=3, drop_deepest=1, dim=32
+    ),
 }
 
 
@@ -115,9 +131,12 @@ def _create_backbone(args: StudentArgs, pretrained: str | os.PathLike[str] | Non
     check_timm_name(args.backbone)
     if args.num_scales < 1:
         raise ConfigError(f"num_scales must be >= 1, got {args.num_scales}")
+    if args.drop_deepest < 0:
+        raise ConfigError(f"drop_deepest must be >= 0, got {args.drop_deepest}")
+    last = -args.drop_deepest  # exclusive end of the levels, counted from the deepest
     kwargs: dict[str, Any] = {
         "features_only": True,
-        "out_indices": tuple(range(-args.num_scales, 0)),
+        "out_indices": tuple(range(last - args.num_scales, last)),
     }
     hub = isinstance(pretrained, str) and (pretrained == "timm" or pretrained.startswith("hf-hub:"))
     if hub:
@@ -132,7 +151,7 @@ def _create_backbone(args: StudentArgs, pretrained: str | os.PathLike[str] | Non
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
             f"cannot build backbone {args.backbone!r} with {args.num_scales} feature levels "
-            f"(timm features_only): {msg}"
+            f"and {args.drop_deepest} dropped (timm features_only): {msg}"
         ) from exc
     if pretrained is not None and not hub:
         path = Path(pretrained)
@@ -144,7 +163,25 @@ def _create_backbone(args: StudentArgs, pretrained: str | os.PathLike[str] | Non
         from boxpromptiml.student.weights import load_backbone_weights
 
         load_backbone_weights(backbone, args.backbone, path)
+    _drop_unused_blocks(backbone)
     return backbone
+
+
+def _drop_unused_blocks(backbone: Any) -> None:
+    """Remove the blocks after the last returned level, where timm keeps them.
+
+    timm's EfficientNet/MobileNet feature models run and keep every block whatever
+    ``out_indices`` asks for; after the deepest level wanted, the rest is dead weight (in
+    time, in checkpoints, and for DDP, which rejects parameters without gradients).
+    Called after pretrained weights are loaded, since those map onto the full model."""
+    from torch import nn
+
+    blocks = getattr(backbone, "blocks", None)
+    wanted = getattr(backbone, "_stage_out_idx", None)
+    if isinstance(blocks, nn.Sequential) and isinstance(wanted, dict) and wanted:
+        keep = max(int(i) for i in wanted)  # stage index i is the output of block i - 1
+        if keep < len(blocks):
+            backbone.blocks = blocks[:keep]
 
 
 def _build(args: StudentArgs, pretrained: str | os.PathLike[str] | None) -> Student:
@@ -152,8 +189,15 @@ def _build(args: StudentArgs, pretrained: str | os.PathLike[str] | None) -> Stud
     info = backbone.feature_info
     channels = [int(c) for c in info.channels()]
     strides = [int(s) for s in info.reduction()]
+    corr = None
+    if args.corr_k:
+        if not -len(channels) <= args.corr_level < len(channels):
+            raise ConfigError(
+                f"corr_level {args.corr_level} is not one of the {len(channels)} fused levels"
+            )
+        corr = SelfCorrelation(channels[args.corr_level], k=args.corr_k, dim=args.dim)
     fusion = MGFM(
-        channels,
+        channels + ([args.corr_k] if corr is not None else []),
         dim=args.dim,
         memory_size=args.memory_size,
         gates=args.gates,
@@ -162,7 +206,9 @@ def _build(args: StudentArgs, pretrained: str | os.PathLike[str] | None) -> Stud
     cfg = getattr(backbone, "pretrained_cfg", None) or {}
     mean = tuple(cfg.get("mean", _IMAGENET_MEAN))
     std = tuple(cfg.get("std", _IMAGENET_STD))
-    return Student(backbone, fusion, mean=mean, std=std, strides=strides)
+    return Student(
+        backbone, fusion, mean=mean, std=std, strides=strides, corr=corr, corr_level=args.corr_level
+    )
 
 
 def build_student(

