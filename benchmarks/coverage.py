@@ -18,6 +18,14 @@ cached under ``--work``: pseudo-masks per teacher, the synthetic set, the pretra
 student per (model, input size), each trained run; a rerun only scores what is missing.
 Results go to benchmarks/results/coverage-<tag>.json, and the table of the runs asked
 for to benchmarks/results/coverage-table.md.
+
+Settings added later: ``corr`` (the self-correlation cue of the student), ``synth_kinds``
+(e.g. ``copymove`` only), ``tta`` (test-time mirroring; rescoring a trained run costs a
+minute, no training), ``pos_weight_cv`` (choose ``pos_weight`` by 2-fold
+cross-validation on the train split against its pseudo-masks, so that no test image and
+no ground-truth mask is looked at). Synthetic pretraining always uses seed 0 and is shared
+by every seed of a recipe; the seed varies the fine-tuning. The table ends with the floor
+that predicting every pixel as manipulated scores.
 """
 
 from __future__ import annotations
@@ -101,6 +109,20 @@ RUNS: dict[str, dict[str, Any]] = {
     "corr-8": {**_PW6, "corr": 8},
     "corr-8-pw1": {"corr": 8},
     "synth-copymove-corr-8": {**_PW6, "corr": 8, "synth": 600, "synth_kinds": "copymove"},
+    "synth-copymove-corr-8-seed-1": {
+        **_PW6,
+        "corr": 8,
+        "synth": 600,
+        "synth_kinds": "copymove",
+        "seed": 1,
+    },
+    "synth-copymove-corr-8-seed-2": {
+        **_PW6,
+        "corr": 8,
+        "synth": 600,
+        "synth_kinds": "copymove",
+        "seed": 2,
+    },
     "synth-copymove": {**_PW6, "synth": 600, "synth_kinds": "copymove"},
     **{
         f"{base}tta-hv{sfx}": {**extra, "tta": "hv", **({"seed": sd} if sd else {})}
@@ -108,13 +130,12 @@ RUNS: dict[str, dict[str, Any]] = {
             ("", {}),
             ("pos-weight-6-", _PW6),
             ("no-mgfm-", {**_PW6, "mgfm": False}),
+            ("fast-", {**_PW6, "model": "efficientnet-lite0-fast"}),
         )
         for sd, sfx in ((0, ""), (1, "-seed-1"), (2, "-seed-2"))
     },
-    **{
-        f"pos-weight-cv{sfx}": {"pos_weight_cv": "1,3,6", **({"seed": sd} if sd else {})}
-        for sd, sfx in ((0, ""), (1, "-seed-1"), (2, "-seed-2"))
-    },
+    "pos-weight-cv": {"pos_weight_cv": "1,3,6"},
+    "fast-pw1": {"model": "efficientnet-lite0-fast"},
     **{
         f"fast{sfx}": {**_PW6, "model": "efficientnet-lite0-fast", **({"seed": sd} if sd else {})}
         for sd, sfx in ((0, ""), (1, "-seed-1"), (2, "-seed-2"))
@@ -184,7 +205,8 @@ def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None)
     cfg = TrainConfig(
         train=[s for s in ds.samples if s.label == 1], out_dir=out, supervision="gt",
         model=student, pretrained=pretrained, epochs=r.synth_epochs, batch_size=r.batch,
-        input_size=r.imgsz, lr=r.lr, dice_weight=r.dice, pos_weight=r.pos_weight, seed=r.seed,
+        input_size=r.imgsz, lr=r.lr, dice_weight=r.dice, pos_weight=r.pos_weight,
+        seed=0,  # one pretraining shared by every seed: the seed varies the fine-tuning
         workers=0,
         progress=False, tensorboard=False, resume=(out / "last.pt").is_file(),
     )  # fmt: skip
@@ -227,6 +249,17 @@ def _cv_pos_weight(
         print(f"  cv pos_weight {pw:g}: F1 vs pseudo-masks {scores[f'{pw:g}']:.3f}", flush=True)
     best = max(candidates, key=lambda pw: scores[f"{pw:g}"])
     return best, scores
+
+
+def _finished(last: Path, epochs: int) -> Path | None:
+    """``last`` when it holds a run that completed ``epochs`` epochs, else None. A finished
+    run is reused as it is: runs from before the shared pseudo-mask folder list their
+    samples under other paths, which ``fit(resume=True)`` would refuse."""
+    from boxpromptiml.train.checkpoint import read_checkpoint
+
+    if last.is_file() and int(read_checkpoint(last).get("epoch", 0)) >= epochs:
+        return last
+    return None
 
 
 def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
@@ -284,8 +317,8 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
         workers=0,
         progress=False, tensorboard=False, resume=(train_dir / "last.pt").is_file(),
     )  # fmt: skip
-    trained = fit(cfg)
-    loc = Localizer.from_checkpoint(trained.last, device="auto", tta=r.tta)
+    last = _finished(train_dir / "last.pt", r.epochs) or fit(cfg).last
+    loc = Localizer.from_checkpoint(last, device="auto", tta=r.tta)
     predict_to_folder(loc, [s.image for s in test_ds], work / "predict", save_overlay=False,
                       save_json=False, progress=False)  # fmt: skip
     res = evaluate([test_ds], [work / "predict" / "maps"], progress=False)
@@ -310,6 +343,17 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
     return out
 
 
+def _recipe(o: dict[str, Any]) -> dict[str, Any]:
+    """A result's recipe, with the explicit defaults of older results (scales 4, dim 64,
+    before they meant "the preset's") read as the current ``None``."""
+    r = dict(o.get("recipe") or {})
+    if r.get("scales") == 4:
+        r["scales"] = None
+    if r.get("dim") == 64:
+        r["dim"] = None
+    return r
+
+
 def table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     """Markdown table of (run name, result) pairs."""
     lines = [
@@ -317,7 +361,7 @@ def table(rows: list[tuple[str, dict[str, Any]]]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, o in rows:
-        recipe = o.get("recipe") or {}
+        recipe = _recipe(o)
         diff = {k: v for k, v in recipe.items() if k in asdict(RECIPE) and v != getattr(RECIPE, k)}
         changes = ", ".join(f"{k}={v}" for k, v in diff.items()) or "—"
         lines.append(
@@ -331,7 +375,7 @@ def seed_means(rows: list[tuple[str, dict[str, Any]]]) -> str:
     """Mean and spread of test F1 over runs that differ only in their seed (markdown)."""
     groups: dict[str, list[tuple[int, float]]] = {}
     for _, o in rows:
-        recipe = dict(o.get("recipe") or {})
+        recipe = _recipe(o)
         seed = int(recipe.pop("seed", 0))
         diff = {k: v for k, v in recipe.items() if k in asdict(RECIPE) and v != getattr(RECIPE, k)}
         key = ", ".join(f"{k}={v}" for k, v in diff.items()) or "the recipe"
