@@ -78,6 +78,14 @@ class Recipe:
 RECIPE = Recipe()
 
 _PW6 = {"pos_weight": 6.0}
+_SYNTH_CM = {"synth": 600, "synth_kinds": "copymove"}
+_FAST = {"model": "efficientnet-lite0-fast"}
+
+
+def _seeded(name: str, changes: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Rows ``name``, ``name-seed-1`` and ``name-seed-2``: ``changes`` at seeds 0, 1, 2."""
+    return {name: changes, **{f"{name}-seed-{sd}": {**changes, "seed": sd} for sd in (1, 2)}}
+
 
 #: name -> changes to RECIPE. "default" is the recipe itself. pos_weight was explored on
 #: the test split itself, so the rows that use 6 are optimistic; the other ablations were
@@ -87,16 +95,12 @@ RUNS: dict[str, dict[str, Any]] = {
     "seed-1": {"seed": 1},
     "seed-2": {"seed": 2},
     "pos-weight-3": {"pos_weight": 3.0},
-    "pos-weight-6": _PW6,
-    "pos-weight-6-seed-1": {**_PW6, "seed": 1},
-    "pos-weight-6-seed-2": {**_PW6, "seed": 2},
+    **_seeded("pos-weight-6", _PW6),
     "pos-weight-10": {"pos_weight": 10.0},
     "tinyvit5m-random": {"model": "tinyvit5m", "pretrained": "none"},
     "synth-pretrain": {"synth": 600},
     "teacher-gt": {"teacher": "gt"},
-    "no-mgfm": {**_PW6, "mgfm": False},
-    "no-mgfm-seed-1": {**_PW6, "mgfm": False, "seed": 1},
-    "no-mgfm-seed-2": {**_PW6, "mgfm": False, "seed": 2},
+    **_seeded("no-mgfm", {**_PW6, "mgfm": False}),
     "teacher-box": {**_PW6, "teacher": "box"},
     "teacher-grabcut": {**_PW6, "teacher": "grabcut"},
     "teacher-u2netp": {**_PW6, "teacher": "u2netp"},
@@ -108,38 +112,15 @@ RUNS: dict[str, dict[str, Any]] = {
     # the fast preset (Lite0 stopped at stride 16, MGFM width 32)
     "corr-8": {**_PW6, "corr": 8},
     "corr-8-pw1": {"corr": 8},
-    "synth-copymove-corr-8": {**_PW6, "corr": 8, "synth": 600, "synth_kinds": "copymove"},
-    "synth-copymove-corr-8-seed-1": {
-        **_PW6,
-        "corr": 8,
-        "synth": 600,
-        "synth_kinds": "copymove",
-        "seed": 1,
-    },
-    "synth-copymove-corr-8-seed-2": {
-        **_PW6,
-        "corr": 8,
-        "synth": 600,
-        "synth_kinds": "copymove",
-        "seed": 2,
-    },
-    "synth-copymove": {**_PW6, "synth": 600, "synth_kinds": "copymove"},
-    **{
-        f"{base}tta-hv{sfx}": {**extra, "tta": "hv", **({"seed": sd} if sd else {})}
-        for base, extra in (
-            ("", {}),
-            ("pos-weight-6-", _PW6),
-            ("no-mgfm-", {**_PW6, "mgfm": False}),
-            ("fast-", {**_PW6, "model": "efficientnet-lite0-fast"}),
-        )
-        for sd, sfx in ((0, ""), (1, "-seed-1"), (2, "-seed-2"))
-    },
+    **_seeded("synth-copymove-corr-8", {**_PW6, "corr": 8, **_SYNTH_CM}),
+    "synth-copymove": {**_PW6, **_SYNTH_CM},
+    **_seeded("tta-hv", {"tta": "hv"}),
+    **_seeded("pos-weight-6-tta-hv", {**_PW6, "tta": "hv"}),
+    **_seeded("no-mgfm-tta-hv", {**_PW6, "mgfm": False, "tta": "hv"}),
+    **_seeded("fast-tta-hv", {**_PW6, **_FAST, "tta": "hv"}),
     "pos-weight-cv": {"pos_weight_cv": "1,3,6"},
-    "fast-pw1": {"model": "efficientnet-lite0-fast"},
-    **{
-        f"fast{sfx}": {**_PW6, "model": "efficientnet-lite0-fast", **({"seed": sd} if sd else {})}
-        for sd, sfx in ((0, ""), (1, "-seed-1"), (2, "-seed-2"))
-    },
+    "fast-pw1": _FAST,
+    **_seeded("fast", {**_PW6, **_FAST}),
 }
 
 
@@ -227,14 +208,15 @@ def _cv_pos_weight(
     candidates = [float(x) for x in r.pos_weight_cv.split(",") if x.strip()]
     order = np.random.default_rng(0).permutation(len(train))
     folds = [sorted(order[0::2].tolist()), sorted(order[1::2].tolist())]
-    base = tag_of(replace(r, pos_weight_cv="", pos_weight=1.0, seed=r.seed, tta="none"))
+    base = tag_of(replace(r, pos_weight_cv="", pos_weight=1.0, tta="none"))
     scores: dict[str, float] = {}
     for pw in candidates:
         f1s = []
         for k, held in enumerate(folds):
             out = work_root / f"cv-{base}" / f"pw{pw:g}-fold{k}"
+            rest = sorted(set(range(len(train))) - set(held))
             cfg = TrainConfig(
-                train=[train[i] for i in range(len(train)) if i not in held], out_dir=out,
+                train=[train[i] for i in rest], out_dir=out,
                 supervision="pseudo", model=student, pretrained=pretrained, epochs=r.epochs,
                 batch_size=r.batch, input_size=r.imgsz, lr=r.lr, dice_weight=r.dice,
                 pos_weight=pw, seed=r.seed, workers=0, progress=False, tensorboard=False,
@@ -354,6 +336,12 @@ def _recipe(o: dict[str, Any]) -> dict[str, Any]:
     return r
 
 
+def _changes(recipe: dict[str, Any]) -> str:
+    """``key=value`` of the settings in which a result's recipe differs from RECIPE."""
+    diff = {k: v for k, v in recipe.items() if k in asdict(RECIPE) and v != getattr(RECIPE, k)}
+    return ", ".join(f"{k}={v}" for k, v in diff.items())
+
+
 def table(rows: list[tuple[str, dict[str, Any]]]) -> str:
     """Markdown table of (run name, result) pairs."""
     lines = [
@@ -361,9 +349,7 @@ def table(rows: list[tuple[str, dict[str, Any]]]) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for name, o in rows:
-        recipe = _recipe(o)
-        diff = {k: v for k, v in recipe.items() if k in asdict(RECIPE) and v != getattr(RECIPE, k)}
-        changes = ", ".join(f"{k}={v}" for k, v in diff.items()) or "—"
+        changes = _changes(_recipe(o)) or "—"
         lines.append(
             f"| {name} | {changes} | {o['f1']:.3f} [{o['f1_ci'][0]:.3f}, {o['f1_ci'][1]:.3f}] "
             f"| {o['iou']:.3f} | {o['auc']:.3f} | {o['pseudo_iou_train']:.3f} | {o['seconds']:.0f} |"
@@ -377,8 +363,7 @@ def seed_means(rows: list[tuple[str, dict[str, Any]]]) -> str:
     for _, o in rows:
         recipe = _recipe(o)
         seed = int(recipe.pop("seed", 0))
-        diff = {k: v for k, v in recipe.items() if k in asdict(RECIPE) and v != getattr(RECIPE, k)}
-        key = ", ".join(f"{k}={v}" for k, v in diff.items()) or "the recipe"
+        key = _changes(recipe) or "the recipe"
         groups.setdefault(key, []).append((seed, float(o["f1"])))
     lines = []
     for key, runs in groups.items():
