@@ -23,7 +23,9 @@ Settings added later: ``corr`` (the self-correlation cue of the student), ``synt
 (e.g. ``copymove`` only), ``tta`` (test-time mirroring; rescoring a trained run costs a
 minute, no training), ``pos_weight_cv`` (choose ``pos_weight`` by 2-fold
 cross-validation on the train split against its pseudo-masks, so that no test image and
-no ground-truth mask is looked at). Synthetic pretraining always uses seed 0 and is shared
+no ground-truth mask is looked at), ``ema`` (a moving average of the weights during
+fine-tuning), ``soup`` (one student averaging the weights of the runs at several seeds,
+all fine-tuned from the shared synthetic pretraining). Synthetic pretraining always uses seed 0 and is shared
 by every seed of a recipe; the seed varies the fine-tuning. The table ends with the floor
 that predicting every pixel as manipulated scores.
 """
@@ -67,11 +69,15 @@ class Recipe:
     lr: float = 5e-4
     dice: float = 1.0
     pos_weight: float = 1.0  # BCE weight of manipulated pixels
+    ema: float = 0.0  # decay of a moving average of the weights (0: off; fine-tuning only)
     # choose pos_weight among these (comma list, e.g. "1,3,6") by 2-fold cross-validation
     # on the train split, scored against its pseudo-masks: no test image, no GT mask
     pos_weight_cv: str = ""
     seed: int = 0
     tta: str = "none"  # test-time mirroring: none, h, hv (trains nothing new: reuses the run)
+    # average the weights of the runs at these seeds (comma list, e.g. "0,1,2") into one
+    # student, a model soup: they must share a start, i.e. synthetic pretraining
+    soup: str = ""
 
 
 #: The recipe: the defaults of ``boxprompt train`` (pos_weight 1, i.e. plain BCE + Dice).
@@ -121,6 +127,14 @@ RUNS: dict[str, dict[str, Any]] = {
     "pos-weight-cv": {"pos_weight_cv": "1,3,6"},
     "fast-pw1": _FAST,
     **_seeded("fast", {**_PW6, **_FAST}),
+    # session 4
+    **_seeded("synth-copymove-corr-8-tta-hv", {**_PW6, "corr": 8, **_SYNTH_CM, "tta": "hv"}),
+    **_seeded("synth-copymove-corr-8-e20", {**_PW6, "corr": 8, **_SYNTH_CM, "epochs": 20}),
+    **_seeded("synth-copymove-corr-8-ema", {**_PW6, "corr": 8, **_SYNTH_CM, "ema": 0.98}),
+    # model soups: one student averaging the weights of the seeds fine-tuned from the
+    # shared synthetic pretraining; seeds 3, 4, 5 give a second, independent soup
+    "soup-synth-copymove-corr-8": {**_PW6, "corr": 8, **_SYNTH_CM, "soup": "0,1,2"},
+    "soup-synth-copymove-corr-8-345": {**_PW6, "corr": 8, **_SYNTH_CM, "soup": "3,4,5"},
 }
 
 
@@ -252,13 +266,15 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
     from boxpromptiml.predict import Localizer, predict_to_folder
     from boxpromptiml.student.build import resolve_student_args
     from boxpromptiml.student.weights import resolve_pretrained
-    from boxpromptiml.train import TrainConfig, fit
+    from boxpromptiml.train import TrainConfig, average_checkpoints, fit
 
     split = json.loads((data / "split.json").read_text())
     full = load_dataset(data, name="coverage")
     train_ds = full.subset(split["train"], name="coverage-train")
     test_ds = full.subset(split["test"], name="coverage-test")
     work = work_root / tag
+    if r.soup and not r.synth:
+        raise SystemExit("a soup needs runs fine-tuned from one start: set synth (pretraining)")
     # test-time augmentation changes prediction only: the run without it trains the model
     train_dir = (work_root / tag_of(replace(r, tta="none")) if r.tta != "none" else work) / "train"
     t0 = time.perf_counter()
@@ -292,14 +308,27 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
         # the final training is the plain run with the chosen weight (shared when cached)
         train_dir = work_root / tag_of(replace(r, pos_weight_cv="", tta="none")) / "train"
     init_from = _synth_pretrain(work_root, r, student, pretrained) if r.synth else None
-    cfg = TrainConfig(
-        train=train, out_dir=train_dir, supervision=supervision, model=student,
-        pretrained=pretrained, init_from=init_from, epochs=r.epochs, batch_size=r.batch,
-        input_size=r.imgsz, lr=r.lr, dice_weight=r.dice, pos_weight=r.pos_weight, seed=r.seed,
-        workers=0,
-        progress=False, tensorboard=False, resume=(train_dir / "last.pt").is_file(),
-    )  # fmt: skip
-    last = _finished(train_dir / "last.pt", r.epochs) or fit(cfg).last
+
+    def trained(seed: int, train_dir: Path) -> Path:
+        cfg = TrainConfig(
+            train=train, out_dir=train_dir, supervision=supervision, model=student,
+            pretrained=pretrained, init_from=init_from, epochs=r.epochs, batch_size=r.batch,
+            input_size=r.imgsz, lr=r.lr, dice_weight=r.dice, pos_weight=r.pos_weight,
+            ema=r.ema, seed=seed, workers=0,
+            progress=False, tensorboard=False, resume=(train_dir / "last.pt").is_file(),
+        )  # fmt: skip
+        return _finished(train_dir / "last.pt", r.epochs) or fit(cfg).last
+
+    if r.soup:
+        # each ingredient is the plain run at its seed (shared with those rows when cached)
+        seeds = [int(x) for x in r.soup.split(",") if x.strip()]
+        parts = [
+            trained(sd, work_root / tag_of(replace(r, soup="", seed=sd, tta="none")) / "train")
+            for sd in seeds
+        ]
+        last = average_checkpoints(parts, work / "soup.pt")
+    else:
+        last = trained(r.seed, train_dir)
     loc = Localizer.from_checkpoint(last, device="auto", tta=r.tta)
     predict_to_folder(loc, [s.image for s in test_ds], work / "predict", save_overlay=False,
                       save_json=False, progress=False)  # fmt: skip

@@ -384,6 +384,7 @@ def test_config_validation_names_the_bad_value(tmp_path: Path) -> None:
         ({"supervision": "full"}, "supervision"),
         ({"precision": "fp8"}, "precision"),
         ({"bce_weight": 0.0}, "at least one"),
+        ({"ema": 1.0}, "ema must be a decay"),
     ]:
         args: dict[str, object] = {"train": s, "out_dir": tmp_path, **kw}
         with pytest.raises(ConfigError, match=message):
@@ -429,11 +430,11 @@ def test_cli_options_build_the_config(tmp_path: Path) -> None:
     assert fast.pretrained == cfg.pretrained  # the same shipped Lite0 weights
     paper = config_from_args(
         parser.parse_args([spec, "--model", "tinyvit5m", "--pretrained", "none", "--pos-weight",
-                           "3", "--dice", "0", "--out", str(tmp_path / "p")])
+                           "3", "--dice", "0", "--ema", "0.99", "--out", str(tmp_path / "p")])
     )  # fmt: skip
     assert isinstance(paper, TrainConfig)
     assert paper.model == StudentArgs() and paper.pretrained is None
-    assert (paper.pos_weight, paper.dice_weight) == (3.0, 0.0)
+    assert (paper.pos_weight, paper.dice_weight, paper.ema) == (3.0, 0.0, 0.99)
     gt_root = tmp_path / "gtroot"
     (gt_root / "Tp").mkdir(parents=True)
     (gt_root / "Gt").mkdir()
@@ -513,3 +514,100 @@ def test_ddp_two_cpu_processes_with_gloo(tmp_path: Path) -> None:
     assert r0["history"][0]["val_images"] == r1["history"][0]["val_images"] == 3
     ckpt = read_checkpoint(tmp_path / "run" / "last.pt")
     assert ckpt["world_size"] == 2 and len(ckpt["rng"]) == 2
+
+
+def test_ema_weights_are_the_moving_average_and_resume_exactly(tmp_path: Path) -> None:
+    """With ``ema`` the saved model is the step-wise moving average of the trained
+    weights (first step copied), the raw weights are kept to resume, and a run killed
+    mid-way ends with the same average as an uninterrupted one."""
+    decay = 0.6
+    seen: list[dict[str, torch.Tensor]] = []
+
+    def record(info: StepInfo) -> None:
+        seen.append({k: v.detach().clone() for k, v in info.model.state_dict().items()})
+
+    ref = fit(_tiny_config(tmp_path / "a", ema=decay, save_every=2), on_step=record)
+    expect = dict(seen[0])
+    for sd in seen[1:]:
+        expect = {
+            k: decay * v + (1 - decay) * sd[k] if v.is_floating_point() else sd[k]
+            for k, v in expect.items()
+        }
+    saved = read_checkpoint(ref.last)
+    moved = 0.0
+    for k, v in saved["state_dict"].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, expect[k], rtol=1e-5, atol=1e-6, msg=k)
+            moved = max(moved, float((v - saved["train_state_dict"][k]).abs().max()))
+        torch.testing.assert_close(saved["train_state_dict"][k], seen[-1][k], msg=k)
+    assert moved > 1e-4  # the average is not the last weights
+    model, _ = load_student(ref.last)
+    assert ref.model is not None
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), ref.model(x))
+
+    cfg = _tiny_config(tmp_path / "b", ema=decay, save_every=2)
+
+    def kill(info: StepInfo) -> None:
+        if info.step == 5:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        fit(cfg, on_step=kill)
+    resumed = load_train_config(cfg.out_dir)
+    resumed.resume = True
+    res = fit(resumed)
+    again = read_checkpoint(res.last)
+    for k, v in saved["state_dict"].items():
+        torch.testing.assert_close(again["state_dict"][k], v, rtol=0, atol=1e-6, msg=k)
+
+
+def test_soup_averages_students_fine_tuned_from_one_start(tmp_path: Path) -> None:
+    """The soup's weights are the mean of its ingredients', it loads and predicts like a
+    student (its output is not one ingredient's), and bad combinations are refused."""
+    from boxpromptiml.cli import main as cli_main
+    from boxpromptiml.train import average_checkpoints
+
+    start = fit(_tiny_config(tmp_path / "start", epochs=1, val=[])).last
+    runs = [
+        fit(_tiny_config(tmp_path / f"s{sd}", epochs=1, val=[], init_from=start, seed=sd)).last
+        for sd in (0, 1)
+    ]
+    soup = average_checkpoints(runs, tmp_path / "soup.pt")
+    parts = [read_checkpoint(r)["state_dict"] for r in runs]
+    got = read_checkpoint(soup)
+    assert got["kind"] == "soup" and got["soup_of"] == [str(r) for r in runs]
+    differ = 0
+    for k, v in got["state_dict"].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, (parts[0][k] + parts[1][k]) / 2, msg=k)
+            differ += int(not torch.equal(parts[0][k], parts[1][k]))
+        else:
+            assert torch.equal(v, torch.maximum(parts[0][k], parts[1][k]))
+    assert differ > 0  # the seeds did train apart
+    model, meta = load_student(soup, expect=TINY)
+    assert meta["kind"] == "soup"
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        outs = [load_student(r)[0](x) for r in runs]
+        assert not torch.allclose(model(x), outs[0]) and not torch.allclose(model(x), outs[1])
+
+    # the command writes the same file
+    assert cli_main(["soup", *map(str, runs), "--out", str(tmp_path / "cli.pt")]) == 0
+    for k, v in read_checkpoint(tmp_path / "cli.pt")["state_dict"].items():
+        assert torch.equal(v, got["state_dict"][k]), k
+    # refused: one checkpoint; overwriting an ingredient; independently started runs
+    with pytest.raises(CheckpointError, match="at least two"):
+        average_checkpoints(runs[:1], tmp_path / "x.pt")
+    with pytest.raises(CheckpointError, match="overwrite"):
+        average_checkpoints(runs, runs[0])
+    apart = fit(_tiny_config(tmp_path / "apart", epochs=1, val=[], seed=3)).last
+    with pytest.raises(CheckpointError, match="did not all fine-tune one init_from"):
+        average_checkpoints([runs[0], apart], tmp_path / "x.pt")
+    assert average_checkpoints([runs[0], apart], tmp_path / "x.pt", force=True).is_file()
+    other = StudentArgs(backbone="test_efficientnet", dim=8, memory_size=4)
+    wide = fit(_tiny_config(tmp_path / "other", epochs=1, val=[], model=other)).last
+    with pytest.raises(CheckpointError, match="another architecture"):
+        average_checkpoints([runs[0], wide], tmp_path / "x.pt")
+    assert cli_main(["soup", str(runs[0]), str(wide), "--out", str(tmp_path / "y.pt")]) != 0

@@ -7,6 +7,7 @@ Files::
     losses.py      BCE against soft targets, optional soft Dice and focal terms
     checkpoint.py  the checkpoint format, load_student() for the predict stage
     loop.py        fit(): the loop (Lightning Fabric), validation, logging, resume
+    soup.py        average_checkpoints(): one student averaging several fine-tuned ones
     cli.py         options of ``boxprompt train`` (also ``python -m boxpromptiml.train``)
     synthetic.py   a toy dataset (bright shapes on noise) to check the pipeline
 
@@ -40,6 +41,7 @@ if TYPE_CHECKING:
         load_train_config,
     )
     from boxpromptiml.train.losses import DistillLoss
+    from boxpromptiml.train.soup import average_checkpoints
 
 # Names are imported on first use, so that ``boxpromptiml.train.cli`` (and with it
 # ``boxprompt --help``) does not import torch.
@@ -57,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     "fit": "loop",
     "load_train_config": "loop",
     "DistillLoss": "losses",
+    "average_checkpoints": "soup",
 }
 
 __all__ = [
@@ -68,6 +71,7 @@ __all__ = [
     "TrainConfig",
     "TrainResult",
     "WarmupCosine",
+    "average_checkpoints",
     "fit",
     "load_student",
     "load_train_config",

@@ -94,6 +94,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--warmup-epochs", type=float, default=1.0, help="default 1")
     g.add_argument("--dice", type=float, default=1.0, help="weight of a soft Dice term (default 1)")
     g.add_argument("--focal", type=float, default=0.0, help="weight of a focal term (default 0)")
+    g.add_argument(
+        "--ema",
+        type=float,
+        default=0.0,
+        metavar="DECAY",
+        help="keep an exponential moving average of the weights with this decay per step "
+        "(e.g. 0.99) and save it as the model (default 0: off)",
+    )
     g.add_argument("--bce", type=float, default=1.0, help="weight of the BCE term (default 1)")
     g.add_argument(
         "--pos-weight",
@@ -197,6 +205,7 @@ def config_from_args(args: argparse.Namespace) -> object:
         pos_weight=args.pos_weight,
         dice_weight=args.dice,
         focal_weight=args.focal,
+        ema=args.ema,
         grad_clip=args.grad_clip,
         augment=not args.no_augment,
         seed=args.seed,

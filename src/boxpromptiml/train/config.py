@@ -91,7 +91,10 @@ class TrainConfig:
     Optimisation: AdamW (``lr``, ``weight_decay``), linear warmup over ``warmup_epochs``
     then cosine decay to ``lr * min_lr_ratio``, per optimizer step; ``batch_size`` is per
     process; loss ``bce_weight·BCE + dice_weight·Dice + focal_weight·Focal``, with
-    ``pos_weight`` on the manipulated term of BCE (see :class:`DistillLoss`).
+    ``pos_weight`` on the manipulated term of BCE (see :class:`DistillLoss`). ``ema``
+    (0: off) keeps an exponential moving average of the weights, updated after every
+    optimizer step with this decay (e.g. 0.99); validation, ``best.pt`` and the inference
+    weights of ``last.pt`` are then the averaged ones.
 
     Distribution: ``accelerator`` (``auto``/``cpu``/``cuda``), ``devices`` (``auto``: one
     process, or the torchrun world), ``num_nodes``, ``precision`` (``auto``: bf16/fp16
@@ -117,6 +120,7 @@ class TrainConfig:
     focal_weight: float = 0.0
     focal_gamma: float = 2.0
     pos_weight: float = 1.0
+    ema: float = 0.0
     augment: bool = True
     grad_clip: float | None = None
     seed: int = 0
@@ -174,6 +178,8 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {c.lr}")
         if c.min_lr_ratio > 1:
             raise ConfigError(f"min_lr_ratio must lie in [0, 1], got {c.min_lr_ratio}")
+        if not isinstance(c.ema, int | float) or isinstance(c.ema, bool) or not 0 <= c.ema < 1:
+            raise ConfigError(f"ema must be a decay in [0, 1) (0: off), got {c.ema!r}")
         if c.bce_weight + c.dice_weight + c.focal_weight <= 0:
             raise ConfigError("at least one of bce_weight, dice_weight, focal_weight must be > 0")
         if not 0.0 <= c.val_threshold < 1.0:

@@ -180,6 +180,19 @@ def _load_init(model: torch.nn.Module, args: Any, path: Path) -> None:
     load_state(model, ckpt["state_dict"], str(path))
 
 
+def _make_ema(model: Student, decay: float, device: torch.device) -> Any:
+    """An exponential moving average of ``model``'s weights and buffers, or ``None``
+    (``decay`` 0). torch's ``AveragedModel``: the first update copies, later ones blend."""
+    if not decay:
+        return None
+    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+    # a deep copy: it keeps the student's attributes (input_size) too
+    return AveragedModel(
+        model, device=device, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True
+    )
+
+
 def _param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Weight decay on matrices and kernels only; none on biases, norms and scalars."""
     decay: list[torch.nn.Parameter] = []
@@ -341,12 +354,16 @@ def fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) 
     best_epoch: int | None = None
     history: list[dict[str, float]] = []
     if ckpt is not None:
-        load_state(model, ckpt["state_dict"], str(last_path))
+        # with EMA, "state_dict" holds the averaged weights and "train_state_dict" these
+        load_state(model, ckpt.get("train_state_dict", ckpt["state_dict"]), str(last_path))
         step, start_epoch, skip_batches = ckpt["step"], ckpt["epoch"], ckpt["epoch_step"]
         best_f1, best_epoch = ckpt.get("best_f1"), ckpt.get("best_epoch")
         history = list(ckpt.get("history") or [])
     fmodel, foptimizer = fabric.setup(model, optimizer)
+    ema = _make_ema(model, cfg.ema, fabric.device)
     if ckpt is not None:
+        if ema is not None:
+            ema.load_state_dict(ckpt["ema"])
         # after setup, so that the optimizer state lands on the parameters' device
         foptimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
@@ -376,6 +393,10 @@ def fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) 
     writer = _tensorboard(cfg) if is_main else None
     device_is_cuda = fabric.device.type == "cuda"
 
+    def inference_model() -> Student:
+        """The weights to validate, save as the result and return: averaged with EMA."""
+        return model if ema is None else ema.module
+
     def save_last(epoch: int, epoch_step: int, metrics: dict[str, float] | None) -> None:
         rng = _all_gather_objects(fabric, capture_rng())  # collective: every process calls
         if not is_main:
@@ -386,7 +407,12 @@ def fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) 
                 "kind": "last",
                 "model_args": cfg.model.to_dict(),
                 "config": cfg.to_dict(),
-                "state_dict": model.state_dict(),
+                "state_dict": inference_model().state_dict(),
+                **(
+                    {"train_state_dict": model.state_dict(), "ema": ema.state_dict()}
+                    if ema is not None
+                    else {}
+                ),
                 "optimizer": foptimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "precision": fabric.strategy.precision.state_dict(),
@@ -440,6 +466,8 @@ def fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) 
                 fabric.clip_gradients(fmodel, foptimizer, max_norm=cfg.grad_clip)
             foptimizer.step()
             scheduler.step()
+            if ema is not None:
+                ema.update_parameters(model)
             step += 1
             epoch_step += 1
             loss_value = float(loss.detach())
@@ -468,7 +496,11 @@ def fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) 
             keys = sorted(means)
             t = fabric.all_reduce(torch.tensor([means[k] for k in keys], device=fabric.device))
             means = dict(zip(keys, (float(v) for v in t), strict=True))
-        metrics = validate(model, val_loader, cfg.val_threshold, fabric) if val_loader else None
+        metrics = (
+            validate(inference_model(), val_loader, cfg.val_threshold, fabric)
+            if val_loader
+            else None
+        )
         row: dict[str, Any] = {
             "epoch": epoch + 1,
             "step": step,
@@ -501,7 +533,7 @@ def fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) 
                         "kind": "best",
                         "model_args": cfg.model.to_dict(),
                         "config": cfg.to_dict(),
-                        "state_dict": model.state_dict(),
+                        "state_dict": inference_model().state_dict(),
                         "step": step,
                         "epoch": epoch + 1,
                         "metrics": metrics,
@@ -532,7 +564,8 @@ def fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) 
     if writer is not None:
         writer.close()
     fabric.barrier()
-    model.eval()
+    final = inference_model()
+    final.eval()
     return TrainResult(
         out_dir=out_dir,
         last=last_path,
@@ -542,7 +575,7 @@ def fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) 
         epochs=cfg.epochs,
         steps=step,
         history=history,
-        model=model,
+        model=final,
     )
 
 

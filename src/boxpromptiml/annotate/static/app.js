@@ -11,7 +11,7 @@ const ctx = canvas.getContext("2d");
 const S = {
   count: 0, index: 0, info: null, img: null, boxes: [], selected: -1,
   scale: 1, ox: 0, oy: 0, overlay: null, showOverlay: true, overlaySeq: 0,
-  drag: null, space: false, shownAt: performance.now(), lastInput: performance.now(),
+  drag: null, space: false, shown: false, shownAt: performance.now(), lastInput: performance.now(),
   saveChain: Promise.resolve(),
 };
 
@@ -109,12 +109,19 @@ async function go(index) {
   showInfo(info);
   S.boxes = info.boxes;
   history.replaceState(null, "", url(location.pathname, { i: index }));
+  S.shown = false;  // until the image is drawn, its scale is unknown: ignore the mouse
   const img = new Image();
-  img.onload = () => {
-    if (index !== S.index) return;
-    S.img = img; S.shownAt = performance.now(); fit(); refreshOverlay();
-  };
+  const loaded = new Promise((resolve) => {
+    img.onload = () => {
+      if (index === S.index) {
+        S.img = img; S.shownAt = performance.now(); fit(); S.shown = true; refreshOverlay();
+      }
+      resolve();
+    };
+    img.onerror = () => { setStatus("could not load image " + index, true); resolve(); };
+  });
   img.src = url("api/images/" + index + "/file");
+  await loaded;
 }
 
 async function nextTodo() {
@@ -191,13 +198,14 @@ function pos(e) {
 
 canvas.addEventListener("contextmenu", (e) => {
   e.preventDefault();
+  if (!S.shown) return;
   const h = hit(...pos(e));
   if (h) { S.boxes.splice(h.i, 1); S.selected = -1; draw(); save(); }
 });
 
 canvas.addEventListener("mousedown", (e) => {
   S.lastInput = performance.now();
-  if (!S.info) return;
+  if (!S.info || !S.shown) return;
   const [sx, sy] = pos(e);
   if (e.button === 1 || (e.button === 0 && S.space)) {
     e.preventDefault();

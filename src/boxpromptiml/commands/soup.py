@@ -1,0 +1,33 @@
+"""Average several fine-tuned students into one (a uniform "model soup").
+
+Train the same recipe with a few seeds from one starting checkpoint (``train --init-from``,
+e.g. a model pretrained on synthetic forgeries), then average their weights: the soup
+runs at the cost of one model and usually scores better than each ingredient. Runs that
+did not start from one checkpoint are refused (their heads were initialised apart), unless
+--force.
+
+examples:
+  boxprompt soup runs/train/s0/last.pt runs/train/s1/last.pt runs/train/s2/last.pt \\
+      --out runs/train/soup.pt
+  boxprompt predict photos/ --model runs/train/soup.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("models", nargs="+", metavar="CKPT", help="two or more student checkpoints")
+    p.add_argument("--out", "-o", required=True, help="the averaged checkpoint to write (.pt)")
+    p.add_argument(
+        "--force", action="store_true", help="average runs that did not share an init_from"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from boxpromptiml.train.soup import average_checkpoints
+
+    out = average_checkpoints(args.models, args.out, force=args.force)
+    print(f"wrote {out}: the average of {len(args.models)} students")
+    return 0

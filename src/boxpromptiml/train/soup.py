@@ -1,0 +1,92 @@
+"""Model soups: one student whose weights are the average of several fine-tuned ones.
+
+Students fine-tuned from the same checkpoint (``init_from``, e.g. a synthetic-forgery
+pretraining) with different seeds usually stay in one basin of the loss, and the uniform
+average of their weights tends to score better than each of them, at the cost of one
+model at inference (Wortsman et al., "Model soups", ICML 2022). Students trained from
+different random heads do not share a basin; averaging them is refused unless forced.
+
+Floating-point tensors (weights, BatchNorm statistics, the MGFM memory) are averaged;
+integer buffers (BatchNorm's batch counters) take the largest value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from boxpromptiml.errors import CheckpointError
+from boxpromptiml.train.checkpoint import read_checkpoint, save_checkpoint
+
+__all__ = ["average_checkpoints"]
+
+PathLike = str | os.PathLike[str]
+
+
+def _start(ckpt: dict[str, Any]) -> str | None:
+    """Where a run's weights started: its ``init_from`` checkpoint, or None (random head)."""
+    value = (ckpt.get("config") or {}).get("init_from")
+    return None if value is None else str(Path(value).resolve())
+
+
+def average_checkpoints(paths: Sequence[PathLike], out: PathLike, force: bool = False) -> Path:
+    """Write to ``out`` a student checkpoint whose weights average those of ``paths``.
+
+    Args:
+        paths: two or more ``best.pt``/``last.pt`` (or soup) checkpoints of one
+            architecture (same ``model_args``) and input size.
+        out: the new checkpoint (written atomically; kind ``"soup"``, with ``soup_of``
+            listing the sources). It loads like any student (``Localizer``, ``export``).
+        force: average even when the runs did not start from one ``init_from``
+            checkpoint (independently initialised students rarely average well).
+
+    Raises :class:`CheckpointError` naming the first file that does not fit.
+    """
+    files = [Path(p) for p in paths]
+    if len(files) < 2:
+        raise CheckpointError("a soup needs at least two checkpoints")
+    out_path = Path(out)
+    if out_path.resolve() in {f.resolve() for f in files}:
+        raise CheckpointError(f"{out_path}: the soup would overwrite one of its ingredients")
+    ckpts = [read_checkpoint(f) for f in files]
+    first, ref = files[0], ckpts[0]
+    size = (ref.get("config") or {}).get("input_size")
+    for f, c in zip(files[1:], ckpts[1:], strict=True):
+        if c.get("model_args") != ref.get("model_args"):
+            raise CheckpointError(f"{f}: another architecture than {first} (model_args differ)")
+        if (c.get("config") or {}).get("input_size") != size:
+            raise CheckpointError(f"{f}: trained at another input size than {first}")
+        if set(c["state_dict"]) != set(ref["state_dict"]):
+            raise CheckpointError(f"{f}: holds other tensors than {first}")
+    starts = {_start(c) for c in ckpts}
+    if not force and (None in starts or len(starts) > 1):
+        raise CheckpointError(
+            f"{first}: the runs did not all fine-tune one init_from checkpoint "
+            f"(found {sorted(str(s) for s in starts)}); their average is unlikely to work "
+            "(force=True / --force to average anyway)"
+        )
+    state: dict[str, torch.Tensor] = {}
+    for key, value in ref["state_dict"].items():
+        tensors = [c["state_dict"][key] for c in ckpts]
+        if any(t.shape != value.shape for t in tensors):
+            bad = next(f for f, t in zip(files, tensors, strict=True) if t.shape != value.shape)
+            raise CheckpointError(f"{bad}: tensor {key!r} has another shape than in {first}")
+        if value.is_floating_point():
+            state[key] = torch.stack([t.float() for t in tensors]).mean(0).to(value.dtype)
+        else:
+            state[key] = torch.stack(tensors).amax(0)
+    payload = {
+        "kind": "soup",
+        "model_args": ref["model_args"],
+        "config": ref.get("config"),
+        "state_dict": state,
+        "soup_of": [str(f) for f in files],
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": ref.get("versions"),
+    }
+    return save_checkpoint(out_path, payload)
