@@ -86,6 +86,8 @@ RECIPE = Recipe()
 _PW6 = {"pos_weight": 6.0}
 _SYNTH_CM = {"synth": 600, "synth_kinds": "copymove"}
 _FAST = {"model": "efficientnet-lite0-fast"}
+#: the self-correlation cue after pretraining on synthetic copy-moves (session 3's best)
+_CM8 = {**_PW6, "corr": 8, **_SYNTH_CM}
 
 
 def _seeded(name: str, changes: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -118,7 +120,7 @@ RUNS: dict[str, dict[str, Any]] = {
     # the fast preset (Lite0 stopped at stride 16, MGFM width 32)
     "corr-8": {**_PW6, "corr": 8},
     "corr-8-pw1": {"corr": 8},
-    **_seeded("synth-copymove-corr-8", {**_PW6, "corr": 8, **_SYNTH_CM}),
+    **_seeded("synth-copymove-corr-8", _CM8),
     "synth-copymove": {**_PW6, **_SYNTH_CM},
     **_seeded("tta-hv", {"tta": "hv"}),
     **_seeded("pos-weight-6-tta-hv", {**_PW6, "tta": "hv"}),
@@ -128,13 +130,16 @@ RUNS: dict[str, dict[str, Any]] = {
     "fast-pw1": _FAST,
     **_seeded("fast", {**_PW6, **_FAST}),
     # session 4
-    **_seeded("synth-copymove-corr-8-tta-hv", {**_PW6, "corr": 8, **_SYNTH_CM, "tta": "hv"}),
-    **_seeded("synth-copymove-corr-8-e20", {**_PW6, "corr": 8, **_SYNTH_CM, "epochs": 20}),
-    **_seeded("synth-copymove-corr-8-ema", {**_PW6, "corr": 8, **_SYNTH_CM, "ema": 0.98}),
+    **_seeded("synth-copymove-corr-8-tta-hv", {**_CM8, "tta": "hv"}),
+    **_seeded("synth-copymove-corr-8-e20", {**_CM8, "epochs": 20}),
+    **_seeded("synth-copymove-corr-8-ema", {**_CM8, "ema": 0.98}),
     # model soups: one student averaging the weights of the seeds fine-tuned from the
     # shared synthetic pretraining; seeds 3, 4, 5 give a second, independent soup
-    "soup-synth-copymove-corr-8": {**_PW6, "corr": 8, **_SYNTH_CM, "soup": "0,1,2"},
-    "soup-synth-copymove-corr-8-345": {**_PW6, "corr": 8, **_SYNTH_CM, "soup": "3,4,5"},
+    "soup-synth-copymove-corr-8": {**_CM8, "soup": "0,1,2"},
+    "soup-synth-copymove-corr-8-345": {**_CM8, "soup": "3,4,5"},
+    "soup-synth-copymove-corr-8-e20": {**_CM8, "epochs": 20, "soup": "0,1,2"},
+    "soup-synth-copymove-corr-8-e20-345": {**_CM8, "epochs": 20, "soup": "3,4,5"},
+    "soup-synth-copymove-corr-8-ema": {**_CM8, "ema": 0.98, "soup": "0,1,2"},
 }
 
 
