@@ -90,9 +90,14 @@ _FAST = {"model": "efficientnet-lite0-fast"}
 _CM8 = {**_PW6, "corr": 8, **_SYNTH_CM}
 
 
-def _seeded(name: str, changes: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Rows ``name``, ``name-seed-1`` and ``name-seed-2``: ``changes`` at seeds 0, 1, 2."""
-    return {name: changes, **{f"{name}-seed-{sd}": {**changes, "seed": sd} for sd in (1, 2)}}
+def _seeded(
+    name: str, changes: dict[str, Any], seeds: tuple[int, ...] = (0, 1, 2)
+) -> dict[str, dict[str, Any]]:
+    """Rows ``name`` (seed 0) and ``name-seed-K``: ``changes`` at each of ``seeds``."""
+    return {
+        name if sd == 0 else f"{name}-seed-{sd}": {**changes, **({"seed": sd} if sd else {})}
+        for sd in seeds
+    }
 
 
 #: name -> changes to RECIPE. "default" is the recipe itself. pos_weight was explored on
@@ -133,6 +138,8 @@ RUNS: dict[str, dict[str, Any]] = {
     **_seeded("synth-copymove-corr-8-tta-hv", {**_CM8, "tta": "hv"}),
     **_seeded("synth-copymove-corr-8-e20", {**_CM8, "epochs": 20}),
     **_seeded("synth-copymove-corr-8-ema", {**_CM8, "ema": 0.98}),
+    **_seeded("synth-copymove-corr-8", _CM8, seeds=(3, 4, 5)),
+    **_seeded("synth-copymove-corr-8-e20", {**_CM8, "epochs": 20}, seeds=(3, 4, 5)),
     # model soups: one student averaging the weights of the seeds fine-tuned from the
     # shared synthetic pretraining; seeds 3, 4, 5 give a second, independent soup
     "soup-synth-copymove-corr-8": {**_CM8, "soup": "0,1,2"},
@@ -140,6 +147,9 @@ RUNS: dict[str, dict[str, Any]] = {
     "soup-synth-copymove-corr-8-e20": {**_CM8, "epochs": 20, "soup": "0,1,2"},
     "soup-synth-copymove-corr-8-e20-345": {**_CM8, "epochs": 20, "soup": "3,4,5"},
     "soup-synth-copymove-corr-8-ema": {**_CM8, "ema": 0.98, "soup": "0,1,2"},
+    # all six seeds in one soup
+    "soup6-synth-copymove-corr-8": {**_CM8, "soup": "0,1,2,3,4,5"},
+    "soup6-synth-copymove-corr-8-e20": {**_CM8, "epochs": 20, "soup": "0,1,2,3,4,5"},
 }
 
 

@@ -44,7 +44,13 @@ def main() -> None:
         quant_format=args.format,
     )  # fmt: skip
     cost = quantization_cost(report.onnx, int8, test)
-    run = args.model.parent.parent.name if args.model.parent.name == "train" else args.model.stem
+    # the run's folder names it: <run>/train/last.pt, or <run>/soup.pt for a soup
+    if args.model.parent.name == "train":
+        run = args.model.parent.parent.name
+    elif args.model.stem == "soup":
+        run = args.model.parent.name
+    else:
+        run = args.model.stem
     out = {
         "model": str(args.model), "format": args.format, "calibration": "coverage train (62)",
         "export_max_abs_diff": report.max_abs_diff, **cost,
