@@ -17,6 +17,8 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from _runs import run_name
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
 
@@ -44,13 +46,7 @@ def main() -> None:
         quant_format=args.format,
     )  # fmt: skip
     cost = quantization_cost(report.onnx, int8, test)
-    # the run's folder names it: <run>/train/last.pt, or <run>/soup.pt for a soup
-    if args.model.parent.name == "train":
-        run = args.model.parent.parent.name
-    elif args.model.stem == "soup":
-        run = args.model.parent.name
-    else:
-        run = args.model.stem
+    run = run_name(args.model)
     out = {
         "model": str(args.model), "format": args.format, "calibration": "coverage train (62)",
         "export_max_abs_diff": report.max_abs_diff, **cost,

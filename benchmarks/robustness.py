@@ -5,7 +5,7 @@
 Runs the default sweep of ``boxprompt robust`` (JPEG 100–50, resize 0.25–0.75, blur 3–15,
 noise 3–23, upload-like chains) on the 29 test images and prints pixel F1 / AUC per
 condition with the drop relative to the clean images; writes the JSON, CSV and plots to
-benchmarks/results/robustness-<model stem>/. Compare the relative drops with the paper's
+benchmarks/results/robustness-<run>/. Compare the relative drops with the paper's
 (CASIA through real services, pixel F1: none 0.552, Facebook 0.532, Weibo 0.536,
 WeChat 0.477, WhatsApp 0.530).
 """
@@ -16,6 +16,8 @@ import argparse
 import json
 from datetime import datetime, timezone
 from pathlib import Path
+
+from _runs import run_name
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data"
@@ -46,9 +48,7 @@ def main() -> None:
     res = robustness_sweep(predict, [test], progress=False)
     res.settings["model"] = str(args.model)
     res.settings["date"] = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    out = (
-        args.out or REPO / "benchmarks" / "results" / f"robustness-{args.model.parent.parent.name}"
-    )
+    out = args.out or REPO / "benchmarks" / "results" / f"robustness-{run_name(args.model)}"
     res.save(out)
     print("| condition | F1 | AUC | F1 / clean F1 |")
     print("|---|---|---|---|")
