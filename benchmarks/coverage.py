@@ -88,6 +88,7 @@ _SYNTH_CM = {"synth": 600, "synth_kinds": "copymove"}
 _FAST = {"model": "efficientnet-lite0-fast"}
 #: the self-correlation cue after pretraining on synthetic copy-moves (session 3's best)
 _CM8 = {**_PW6, "corr": 8, **_SYNTH_CM}
+_FAST_CM8_E20 = {**_CM8, **_FAST, "corr_level": -1, "epochs": 20}
 
 
 def _seeded(
@@ -150,6 +151,9 @@ RUNS: dict[str, dict[str, Any]] = {
     # all six seeds in one soup
     "soup6-synth-copymove-corr-8": {**_CM8, "soup": "0,1,2,3,4,5"},
     "soup6-synth-copymove-corr-8-e20": {**_CM8, "epochs": 20, "soup": "0,1,2,3,4,5"},
+    # the same recipe on the fast preset (its deepest level, stride 16, is correlated)
+    "soup6-fast-synth-copymove-corr-8-e20": {**_FAST_CM8_E20, "soup": "0,1,2,3,4,5"},
+    **_seeded("fast-synth-copymove-corr-8-e20", _FAST_CM8_E20, seeds=(0, 1, 2, 3, 4, 5)),
 }
 
 
