@@ -6,10 +6,11 @@ from pathlib import Path
 
 
 def run_name(checkpoint: Path) -> str:
-    """The run folder's name for ``<run>/train/last.pt`` and ``<run>/soup.pt`` (the
-    layout of ``benchmarks/coverage.py``), else the file's stem."""
+    """The run folder's name for ``<run>/train/last.pt``, ``<run>/soup.pt`` and
+    ``<run>/last.pt`` (the layouts of ``benchmarks/coverage.py``: fine-tuned runs, soups,
+    pretrainings), else the file's stem."""
     if checkpoint.parent.name == "train":
         return checkpoint.parent.parent.name
-    if checkpoint.stem == "soup":
+    if checkpoint.stem in ("soup", "last", "best"):
         return checkpoint.parent.name
     return checkpoint.stem

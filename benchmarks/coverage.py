@@ -35,6 +35,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import time
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
@@ -63,8 +64,17 @@ class Recipe:
     synth: int = 0  # synthetic forgeries to pretrain on first (0: no pretraining)
     synth_epochs: int = 8
     synth_kinds: str = "all"  # "all" (splice, copymove, removal) or a comma list of kinds
+    # authentic images (post-processed like the forgeries, all-zero target) added to the
+    # synthetic pretraining set: the model also learns what an untouched photo looks like
+    synth_authentic: int = 0
+    # authentic photos of ../shared/data/photos added to the COVERAGE fine-tuning with an
+    # all-zero target (an image without a box is authentic: still box supervision)
+    authentic: int = 0
+    # forgeries of the synthetic pretraining set replayed in the fine-tuning (exact masks of
+    # the synthesiser, seeded draw): against forgetting what pretraining taught
+    replay: int = 0
     imgsz: int = 224
-    epochs: int = 30
+    epochs: int = 30  # fine-tuning epochs; 0 scores the synthetic pretraining alone
     batch: int = 8
     lr: float = 5e-4
     dice: float = 1.0
@@ -89,6 +99,9 @@ _FAST = {"model": "efficientnet-lite0-fast"}
 #: the self-correlation cue after pretraining on synthetic copy-moves (session 3's best)
 _CM8 = {**_PW6, "corr": 8, **_SYNTH_CM}
 _FAST_CM8_E20 = {**_CM8, **_FAST, "corr_level": -1, "epochs": 20}
+_FAST_ALL8_E20 = {**_FAST_CM8_E20, "synth_kinds": "all"}
+_FAST_ALL8_AU_E20 = {**_FAST_ALL8_E20, "synth_authentic": 200, "authentic": 31}
+_FAST_REPLAY = {**_FAST_ALL8_AU_E20, "replay": 120}
 
 
 def _seeded(
@@ -154,6 +167,21 @@ RUNS: dict[str, dict[str, Any]] = {
     # the same recipe on the fast preset (its deepest level, stride 16, is correlated)
     "soup6-fast-synth-copymove-corr-8-e20": {**_FAST_CM8_E20, "soup": "0,1,2,3,4,5"},
     **_seeded("fast-synth-copymove-corr-8-e20", _FAST_CM8_E20, seeds=(0, 1, 2, 3, 4, 5)),
+    # session 5: pretraining on all three kinds (splice, copy-move, removal) instead of
+    # copy-moves only, for models that must see more than COVERAGE's copy-moves
+    # (benchmarks/generalisation.py scores them on held-out splices and removals)
+    **_seeded("fast-synth-all-corr-8-e20", _FAST_ALL8_E20, seeds=(0, 1, 2)),
+    "soup3-fast-synth-all-corr-8-e20": {**_FAST_ALL8_E20, "soup": "0,1,2"},
+    # ... and with authentic images: 200 in the pretraining set, 31 photos in fine-tuning
+    **_seeded("fast-synth-all-au-corr-8-e20", _FAST_ALL8_AU_E20, seeds=(0, 1, 2)),
+    "soup3-fast-synth-all-au-corr-8-e20": {**_FAST_ALL8_AU_E20, "soup": "0,1,2"},
+    # the pretrained students alone (epochs 0): synthetic forgeries only, no COVERAGE image
+    "fast-synth-copymove-only": {**_FAST_CM8_E20, "epochs": 0},
+    "fast-synth-all-only": {**_FAST_ALL8_E20, "epochs": 0},
+    "fast-synth-all-au-only": {**_FAST_ALL8_E20, "synth_authentic": 200, "epochs": 0},
+    # ... and replaying 120 synthetic forgeries of the pretraining set in the fine-tuning
+    **_seeded("fast-synth-all-au-replay-corr-8-e20", _FAST_REPLAY, seeds=(0, 1, 2)),
+    "soup3-fast-synth-all-au-replay-corr-8-e20": {**_FAST_REPLAY, "soup": "0,1,2"},
 }
 
 
@@ -191,22 +219,37 @@ def _pseudo(work: Path, teacher: str, train_ds: Any) -> tuple[Path, float]:
     return out, pseudo_quality(out, train_ds).mean_iou
 
 
-def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None) -> Path:
-    """Train ``student`` on ``r.synth`` synthetic forgeries (exact masks); return last.pt."""
-    from boxpromptiml.data.sources import load_dataset
+def _synth_set(work: Path, r: Recipe) -> Path:
+    """The synthetic pretraining set of ``r`` (made once, cached): ``r.synth`` forgeries of
+    ``r.synth_kinds`` from ../shared/data/photos, plus ``r.synth_authentic`` authentic
+    images. Its folder name, ``synth-<n>[-<kinds>][-au<m>]``, names the pretraining too."""
     from boxpromptiml.synth import make_dataset
-    from boxpromptiml.train import TrainConfig, fit
 
     photos = str(SHARED / "photos" / "*" / "*.png")  # kodak24, mcmaster, cbsd68
     kinds = None if r.synth_kinds == "all" else r.synth_kinds.split(",")
     suffix = "" if kinds is None else "-" + "+".join(kinds)
     folder = work / f"synth-{r.synth}{suffix}"
-    if not (folder / "manifest.json").is_file():
+    if r.synth_authentic:
+        # the same forgeries plus authentic images: a copy of the plain set, extended
+        plain, folder = folder, work / f"synth-{r.synth}{suffix}-au{r.synth_authentic}"
+        if (plain / "manifest.json").is_file() and not folder.exists():
+            shutil.copytree(plain, folder)
+    if not _has_authentic(folder, r.synth_authentic):
         make_dataset(
-            photos, folder, n=r.synth, kinds=kinds, seed=1, size=512, workers=2, progress=False
-        )
+            photos, folder, n=r.synth, kinds=kinds, seed=1, size=512,
+            authentic=r.synth_authentic, workers=2, progress=False,
+        )  # fmt: skip
+    return folder
+
+
+def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None) -> Path:
+    """Train ``student`` on ``r.synth`` synthetic forgeries (exact masks); return last.pt."""
+    from boxpromptiml.data.sources import load_dataset
+    from boxpromptiml.train import TrainConfig, fit
+
+    folder = _synth_set(work, r)
     ds = load_dataset(folder, name="synth")
-    name = f"pretrain-{r.model}-{'mgfm' if r.mgfm else 'plain'}-n{r.synth}{suffix}"
+    name = f"pretrain-{r.model}-{'mgfm' if r.mgfm else 'plain'}-n{folder.name[6:]}"  # synth-
     name += f"-e{r.synth_epochs}"
     name += (
         f"-s{r.imgsz}"
@@ -217,7 +260,8 @@ def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None)
     name += f"-pw{r.pos_weight:g}" if r.pos_weight != 1 else ""
     out = work / name
     cfg = TrainConfig(
-        train=[s for s in ds.samples if s.label == 1], out_dir=out, supervision="gt",
+        train=[s for s in ds.samples if s.label == 1 or r.synth_authentic], out_dir=out,
+        supervision="gt",
         model=student, pretrained=pretrained, epochs=r.synth_epochs, batch_size=r.batch,
         input_size=r.imgsz, lr=r.lr, dice_weight=r.dice, pos_weight=r.pos_weight,
         seed=0,  # one pretraining shared by every seed: the seed varies the fine-tuning
@@ -225,6 +269,30 @@ def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None)
         progress=False, tensorboard=False, resume=(out / "last.pt").is_file(),
     )  # fmt: skip
     return fit(cfg).last
+
+
+def _has_authentic(folder: Path, n: int) -> bool:
+    """Whether ``folder`` holds a finished synthetic set with ``n`` authentic images."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return False
+    counts = json.loads(manifest.read_text()).get("counts") or {}
+    return int(counts.get("authentic", 0)) == n
+
+
+def _authentic_photos(n: int) -> list[Any]:
+    """``n`` authentic photos of ../shared/data/photos (seeded draw), as samples without
+    a mask: training gives them an all-zero target."""
+    from boxpromptiml.data.sources import Sample
+
+    photos = sorted((SHARED / "photos").glob("*/*.png"))
+    if n > len(photos):
+        raise SystemExit(f"authentic={n}: only {len(photos)} photos in {SHARED / 'photos'}")
+    pick = np.random.default_rng(0).permutation(len(photos))[:n]
+    return [
+        Sample(f"au-{photos[i].parent.name}-{photos[i].stem}", photos[i], None, 0)
+        for i in sorted(pick)
+    ]
 
 
 def _cv_pos_weight(
@@ -304,6 +372,7 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
         pseudo_dir, pseudo_iou = _pseudo(work_root, r.teacher, train_ds)
         train = [Sample(x.name, x.image, pseudo_dir / f"{x.name}.png", 1) for x in train_ds]
         supervision = "pseudo"
+    train += _authentic_photos(r.authentic) if r.authentic else []
     t_pseudo = time.perf_counter() - t0
     pretrained = resolve_pretrained(r.pretrained, r.model)
     student = resolve_student_args(r.model)
@@ -327,6 +396,12 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
         # the final training is the plain run with the chosen weight (shared when cached)
         train_dir = work_root / tag_of(replace(r, pos_weight_cv="", tta="none")) / "train"
     init_from = _synth_pretrain(work_root, r, student, pretrained) if r.synth else None
+    if r.replay:
+        if not r.synth:
+            raise SystemExit("replay draws from the synthetic pretraining set: set synth")
+        forged = [s for s in load_dataset(_synth_set(work_root, r)).samples if s.label == 1]
+        pick = np.random.default_rng(0).permutation(len(forged))[: r.replay]
+        train += [forged[i] for i in sorted(pick)]
 
     def trained(seed: int, train_dir: Path) -> Path:
         cfg = TrainConfig(
@@ -346,6 +421,10 @@ def run_one(r: Recipe, data: Path, work_root: Path, tag: str) -> dict[str, Any]:
             for sd in seeds
         ]
         last = average_checkpoints(parts, work / "soup.pt")
+    elif r.epochs == 0:  # the pretrained student as it is: no COVERAGE image seen
+        if init_from is None:
+            raise SystemExit("epochs=0 scores the synthetic pretraining: set synth")
+        last = init_from
     else:
         last = trained(r.seed, train_dir)
     loc = Localizer.from_checkpoint(last, device="auto", tta=r.tta)

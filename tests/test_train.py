@@ -400,14 +400,21 @@ def test_paired_samples_pairs_by_stem(tmp_path: Path) -> None:
     assert load_mask(pairs[0].mask).shape == (16, 16)
 
 
-def test_cli_options_build_the_config(tmp_path: Path) -> None:
-    from boxpromptiml.train.cli import add_arguments, config_from_args
+def _cli_toy(tmp_path: Path, n_val: int) -> tuple[argparse.ArgumentParser, str, str]:
+    """``boxprompt train``'s parser, and the TRAIN and val specs of a toy dataset."""
+    from boxpromptiml.train.cli import add_arguments
 
-    write_shapes_dataset(tmp_path, n_train=3, n_val=2, size=16)
+    write_shapes_dataset(tmp_path, n_train=3, n_val=n_val, size=16)
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     spec = f"{tmp_path / 'train' / 'images'},{tmp_path / 'train' / 'pseudo'}"
-    val = f"{tmp_path / 'val' / 'images'},{tmp_path / 'val' / 'masks'}"
+    return parser, spec, f"{tmp_path / 'val' / 'images'},{tmp_path / 'val' / 'masks'}"
+
+
+def test_cli_options_build_the_config(tmp_path: Path) -> None:
+    from boxpromptiml.train.cli import config_from_args
+
+    parser, spec, val = _cli_toy(tmp_path, n_val=2)
     args = parser.parse_args(
         [spec, "--val", val, "--memory-size", "0", "--epochs", "3", "--out", str(tmp_path / "r")]
     )
@@ -440,6 +447,45 @@ def test_cli_options_build_the_config(tmp_path: Path) -> None:
     (gt_root / "Gt").mkdir()
     with pytest.raises(ConfigError, match="pass --gt"):
         config_from_args(parser.parse_args([str(gt_root)]))
+
+
+def test_cli_adds_authentic_images_and_mixed_data(tmp_path: Path) -> None:
+    from boxpromptiml.train.cli import config_from_args
+
+    parser, spec, mix = _cli_toy(tmp_path, n_val=4)
+    au = tmp_path / "au"
+    au.mkdir()
+    for i in range(2):
+        save_png(au / f"photo{i}.png", np.full((16, 16, 3), 40 * i, np.uint8))
+
+    def cfg_of(*extra: str) -> TrainConfig:
+        cfg = config_from_args(parser.parse_args([spec, "--out", str(tmp_path / "r"), *extra]))
+        assert isinstance(cfg, TrainConfig)
+        return cfg
+
+    cfg = cfg_of("--authentic", str(au), "--mix", mix, "--mix-count", "2")
+    assert len(cfg.train) == 3 + 2 + 2
+    authentic = [s for s in cfg.train if s.label == 0]
+    assert sorted(s.name for s in authentic) == ["photo0", "photo1"]
+    assert all(s.mask is None for s in authentic)  # all-zero target in training
+    mixed = [s for s in cfg.train if s.name.startswith("val")]
+    assert len(mixed) == 2 and all(
+        s.mask is not None and s.mask.parent.name == "masks" for s in mixed
+    )
+    # the draw is seeded: the same images every time, and a subset of the four
+    assert [s.name for s in cfg_of("--mix", mix, "--mix-count", "2").train[3:]] == [
+        s.name for s in mixed
+    ]
+    assert len(cfg_of("--mix", mix).train) == 3 + 4
+    # an authentic image trains towards an all-zero map
+    item = TrainDataset(cfg.train, 16, "pseudo", augment=False)[(cfg.train.index(authentic[0]), 0)]
+    assert float(item["target"].max()) == 0.0
+    with pytest.raises(ConfigError, match="hold 4 images"):
+        cfg_of("--mix", mix, "--mix-count", "5")
+    with pytest.raises(ConfigError, match="needs --mix"):
+        cfg_of("--mix-count", "1")
+    with pytest.raises(DataError, match="glob matches no images"):
+        cfg_of("--authentic", str(tmp_path / "nothing" / "*.png"))
 
 
 # ---------------------------------------------------------------------------- DDP

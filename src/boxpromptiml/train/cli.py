@@ -20,6 +20,7 @@ examples:
   boxprompt train data/casia2/Tp,pseudo/casia2 --val data/coverage --epochs 20
   boxprompt train train.json --val val.json --model tinyvit5m --pretrained tinyvit.pth
   boxprompt train images/,pseudo/ --init-from runs/train/synth/last.pt
+  boxprompt train images/,pseudo/ --authentic photos/ --mix synth/ --mix-count 120
   boxprompt train data/casia2 --gt --val data/coverage --name fully_supervised
   boxprompt train --resume runs/train/exp3
 """
@@ -29,8 +30,12 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-__all__ = ["add_arguments", "config_from_args", "main", "run"]
+if TYPE_CHECKING:
+    from boxpromptiml.data.sources import Sample
+
+__all__ = ["add_arguments", "config_from_args", "extra_samples", "main", "run"]
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -47,6 +52,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--gt",
         action="store_true",
         help="train on ground-truth masks (binary): the fully supervised comparison",
+    )
+    g = p.add_argument_group("more training data")
+    g.add_argument(
+        "--authentic",
+        action="append",
+        metavar="SOURCE",
+        help="authentic images (folder, glob or .txt list), trained with an all-zero target: "
+        "an image without a box is authentic. Teaches the student what an untouched photo "
+        "looks like (fewer false alarms). Repeatable",
+    )
+    g.add_argument(
+        "--mix",
+        action="append",
+        metavar="DATASET",
+        help="manipulated images of another DATASET mixed in with their own masks, e.g. the "
+        "boxprompt synth set an --init-from student was pretrained on (against forgetting "
+        "it). Repeatable",
+    )
+    g.add_argument(
+        "--mix-count",
+        type=int,
+        metavar="N",
+        help="draw N images from the --mix data (seeded, the same draw every run; default all)",
     )
     g = p.add_argument_group("model")
     g.add_argument(
@@ -134,6 +162,38 @@ def _devices(value: str) -> int | str:
     return value if value == "auto" else int(value)
 
 
+def extra_samples(
+    authentic: list[str], mix: list[str], mix_count: int | None = None
+) -> list[Sample]:
+    """The samples of ``--authentic`` (label 0, no target: all-zero) and ``--mix``
+    (manipulated images with their masks; ``mix_count`` of them drawn with seed 0).
+
+    Raises :class:`DataError` for a source with no images, :class:`ConfigError` for a
+    ``mix_count`` out of range or given without ``--mix``."""
+    import numpy as np
+
+    from boxpromptiml.commands._common import parse_dataset_spec
+    from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES, Sample, images_dataset
+    from boxpromptiml.errors import ConfigError, DataError
+
+    out = [Sample(s.name, s.image, None, 0) for src in authentic for s in images_dataset(src)]
+    mixed: list[Sample] = []
+    for spec in mix:
+        ds = parse_dataset_spec(spec, DEFAULT_MASK_SUFFIXES)
+        forged = [s for s in ds if s.mask is not None and s.label != 0]
+        if not forged:
+            raise DataError(f"--mix {spec}: no manipulated image with a mask")
+        mixed += forged
+    if mix_count is not None:
+        if not mix:
+            raise ConfigError("--mix-count needs --mix")
+        if not 1 <= mix_count <= len(mixed):
+            raise ConfigError(f"--mix-count {mix_count}: the --mix data hold {len(mixed)} images")
+        pick = np.random.default_rng(0).permutation(len(mixed))[:mix_count]
+        mixed = [mixed[i] for i in sorted(pick)]
+    return out + mixed
+
+
 def config_from_args(args: argparse.Namespace) -> object:
     """Build the :class:`~boxpromptiml.train.TrainConfig` described by parsed arguments."""
     from boxpromptiml.commands._common import parse_dataset_spec
@@ -169,6 +229,7 @@ def config_from_args(args: argparse.Namespace) -> object:
             "for pseudo-masks, or pass --gt for the fully supervised comparison"
         )
     train = parse_dataset_spec(spec, DEFAULT_MASK_SUFFIXES)
+    extra = extra_samples(args.authentic or [], args.mix or [], args.mix_count)
     val = parse_dataset_spec(args.val, DEFAULT_MASK_SUFFIXES) if args.val else None
     model_name: object = args.model or "efficientnet-lite0"
     if args.init_from and args.model is None:
@@ -188,7 +249,7 @@ def config_from_args(args: argparse.Namespace) -> object:
     multi = (devices != "auto" and int(devices) > 1) or int(os.environ.get("WORLD_SIZE", "1")) > 1
     out = Path(args.out) if args.out else next_run_dir("train", args.name, exist_ok=multi)
     return TrainConfig(
-        train=list(train.samples),
+        train=list(train.samples) + extra,
         val=list(val.samples) if val else [],
         out_dir=out,
         supervision="gt" if args.gt else "pseudo",
