@@ -353,6 +353,7 @@ def run_one(
     from boxpromptiml.student.build import resolve_student_args
     from boxpromptiml.student.weights import resolve_pretrained
     from boxpromptiml.train import TrainConfig, average_checkpoints, fit
+    from boxpromptiml.train.cli import extra_samples
 
     split = json.loads((data / "split.json").read_text())
     full = load_dataset(data, name="coverage")
@@ -398,9 +399,7 @@ def run_one(
     if r.replay:
         if not r.synth:
             raise SystemExit("replay draws from the synthetic pretraining set: set synth")
-        forged = [s for s in load_dataset(_synth_set(work_root, r)).samples if s.label == 1]
-        pick = np.random.default_rng(0).permutation(len(forged))[: r.replay]
-        train += [forged[i] for i in sorted(pick)]
+        train += extra_samples([], [str(_synth_set(work_root, r))], r.replay)  # = train --mix
 
     def trained(seed: int, train_dir: Path) -> Path:
         cfg = TrainConfig(
