@@ -185,7 +185,7 @@ RUNS: dict[str, dict[str, Any]] = {
 
 #: What ``python benchmarks/coverage.py`` runs with no options: the fast preset's six-seed
 #: soup, measured on two VMs (0.402 on 2026-11-25, 0.406 on 2026-11-30; 37 min end to end
-#: on 2 cores), the most stable of our rows at or above the paper's 0.403.
+#: on 2 cores). The full-Lite0 soup moved more between them (0.409, 0.397).
 HEADLINE = "soup6-fast-synth-copymove-corr-8-e20"
 
 
