@@ -8,8 +8,9 @@ it. The real test sets a user cares about (CASIA, Columbia, NIST16, in-the-wild 
 mostly splices and cannot be had here, so this is the nearest check we can run:
 
 - ``3 × --n`` forgeries, each of a kind drawn at random (splice, copy-move, removal, equal
-  odds; the JSON gives the count of each), and ``--authentic`` untouched images, made by the synthesiser (``boxprompt synth``: random shapes and objects, colour
-  matching, feathering, then resizing, blur, noise and JPEG at random) from the photos
+  odds; the JSON gives the count of each), and ``--authentic`` untouched images, made by
+  the synthesiser (``boxprompt synth``: random shapes and objects, colour matching,
+  feathering, then resizing, blur, noise and JPEG at random) from the photos
   embedded in the install (scikit-image, scikit-learn, matplotlib; 8 photos). None of
   these photos is used by ``benchmarks/coverage.py``, which pretrains on forgeries made
   from ``../shared/data/photos``. Seed 123, 512 px; made once and cached under ``--work``.
