@@ -98,7 +98,7 @@ RECIPE = Recipe()
 _PW6 = {"pos_weight": 6.0}
 _SYNTH_CM = {"synth": 600, "synth_kinds": "copymove"}
 _FAST = {"model": "efficientnet-lite0-fast"}
-#: the self-correlation cue after pretraining on synthetic copy-moves (session 3's best)
+#: the self-correlation cue after pretraining on synthetic copy-moves (the best of the first 2026-11-25 runs)
 _CM8 = {**_PW6, "corr": 8, **_SYNTH_CM}
 _FAST_CM8_E20 = {**_CM8, **_FAST, "corr_level": -1, "epochs": 20}
 _FAST_ALL8_E20 = {**_FAST_CM8_E20, "synth_kinds": "all"}
@@ -136,7 +136,7 @@ RUNS: dict[str, dict[str, Any]] = {
     "imgsz-320": {**_PW6, "imgsz": 320},
     "scales-3": {**_PW6, "scales": 3},
     "dim-32": {**_PW6, "dim": 32},
-    # session 3: the self-correlation cue, synthetic copy-moves, test-time mirroring, and
+    # 2026-11-25, first runs: the self-correlation cue, synthetic copy-moves, test-time mirroring, and
     # the fast preset (Lite0 stopped at stride 16, MGFM width 32)
     "corr-8": {**_PW6, "corr": 8},
     "corr-8-pw1": {"corr": 8},
@@ -149,7 +149,7 @@ RUNS: dict[str, dict[str, Any]] = {
     "pos-weight-cv": {"pos_weight_cv": "1,3,6"},
     "fast-pw1": _FAST,
     **_seeded("fast", {**_PW6, **_FAST}),
-    # session 4
+    # 2026-11-25, later runs
     **_seeded("synth-copymove-corr-8-tta-hv", {**_CM8, "tta": "hv"}),
     **_seeded("synth-copymove-corr-8-e20", {**_CM8, "epochs": 20}),
     **_seeded("synth-copymove-corr-8-ema", {**_CM8, "ema": 0.98}),
@@ -168,7 +168,7 @@ RUNS: dict[str, dict[str, Any]] = {
     # the same recipe on the fast preset (its deepest level, stride 16, is correlated)
     "soup6-fast-synth-copymove-corr-8-e20": {**_FAST_CM8_E20, "soup": "0,1,2,3,4,5"},
     **_seeded("fast-synth-copymove-corr-8-e20", _FAST_CM8_E20, seeds=(0, 1, 2, 3, 4, 5)),
-    # session 5: pretraining on all three kinds (splice, copy-move, removal) instead of
+    # 2026-11-30: pretraining on all three kinds (splice, copy-move, removal) instead of
     # copy-moves only, for models that must see more than COVERAGE's copy-moves
     # (benchmarks/generalisation.py scores them on held-out splices and removals)
     "fast-synth-all-corr-8-e20": _FAST_ALL8_E20,

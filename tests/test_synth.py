@@ -149,6 +149,55 @@ def test_masks_are_exact_without_post(kind: str, photos: list[Photo], cache: Pho
         assert {g["kind"] for g in r.record["regions"]} == {kind}
 
 
+@pytest.mark.parametrize(
+    ("kind", "setting", "method"),
+    [("splice", "poisson", "poisson"), ("removal", "removal_patch", "patch")],
+)
+def test_wild_blends_keep_masks_exact(
+    kind: str, setting: str, method: str, photos: list[Photo], cache: PhotoCache
+) -> None:
+    """Poisson splices and clone-stamp removals change the masked pixels only."""
+    cfg = SynthConfig(size=SMALL, kinds={kind: 1}, feather=0.0, **{setting: 1.0}, **CLEAN)  # type: ignore[arg-type]
+    used = 0
+    for i in range(8):
+        r = synthesize(i, photos, cfg, cache=cache)
+        changed = (r.image != r.source).any(axis=2)
+        assert not changed[~r.mask].any(), f"{r.name}: pixels outside the mask changed"
+        assert changed[r.mask].mean() > 0.3
+        used += sum(
+            g.get("blend") == method or g.get("method") == method for g in r.record["regions"]
+        )
+    assert used >= 4, f"{method} was used for only {used} of the regions"
+
+
+def test_prejpeg_and_noise_match_are_recorded(photos: list[Photo], cache: PhotoCache) -> None:
+    cfg = SynthConfig(size=SMALL, kinds={"splice": 1}, prejpeg=1.0, noise_match=1.0, **CLEAN)  # type: ignore[arg-type]
+    r = synthesize(0, photos, cfg, cache=cache)
+    pre = r.record["host"]["prejpeg"]
+    assert 70 <= pre["quality"] <= 98 and all(0 <= v < 8 for v in pre["shift"])
+    assert "prejpeg" in r.record["regions"][0]["donor"]
+    # the host went through JPEG: it differs from the cached photo (of the same crop)
+    assert r.image.shape == r.source.shape
+    # the defaults draw no extra random numbers: old datasets stay bit-identical
+    plain = SynthConfig(size=SMALL, seed=3)
+    a = synthesize(1, photos, plain, cache=cache)
+    b = synthesize(1, photos, SynthConfig(size=SMALL, seed=3, prejpeg=0.0), cache=cache)
+    assert np.array_equal(a.image, b.image) and "prejpeg" not in a.record["host"]
+
+
+def test_noise_match_raises_a_clean_layer_to_the_host_level() -> None:
+    from boxpromptiml.synth.ops import match_noise, noise_sigma
+
+    rng = np.random.default_rng(0)
+    flat = np.full((96, 96, 3), 128, np.uint8)
+    host = np.clip(128 + rng.normal(0, 6, flat.shape), 0, 255).astype(np.uint8)
+    region = np.zeros((96, 96), bool)
+    region[30:60, 30:60] = True
+    out, added = match_noise(flat, region, host, rng)
+    assert added > 3.0
+    assert abs(noise_sigma(out, region) - noise_sigma(host, ~region)) < 2.0
+
+
 def test_feathered_edges_stay_near_the_mask(photos: list[Photo], cache: PhotoCache) -> None:
     cfg = SynthConfig(size=SMALL, kinds={"splice": 1, "copymove": 1}, feather=1.0, **CLEAN)  # type: ignore[arg-type]
     for i in range(4):
@@ -195,6 +244,8 @@ def test_config_validation(photos: list[Photo]) -> None:
         SynthConfig(feather=1.5)
     with pytest.raises(ConfigError, match="area"):
         SynthConfig(area=(0.3, 0.1))
+    with pytest.raises(ConfigError, match="poisson"):
+        SynthConfig(poisson=2.0)
     with pytest.raises(ConfigError, match="size"):
         SynthConfig(size=10)
     with pytest.raises(ConfigError, match="at least 2 photos"):

@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "boxes": ("boxpromptiml.commands.boxes", "simulate box annotations from masks (COCO JSON)"),
     "pseudo": ("boxpromptiml.commands.pseudo", "turn boxes into pseudo-masks (frozen teacher)"),
     "train": ("boxpromptiml.commands.train", "train a student on pseudo-masks (or --gt masks)"),
+    "recipe": ("boxpromptiml.commands.recipe", "one command from photos to a general student"),
     "soup": ("boxpromptiml.commands.soup", "average students fine-tuned from one start into one"),
     "predict": ("boxpromptiml.commands.predict", "localize manipulations in images (maps, masks)"),
     "evaluate": ("boxpromptiml.commands.evaluate", "score predicted maps against ground truth"),

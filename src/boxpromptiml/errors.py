@@ -8,6 +8,8 @@ stay ordinary Python exceptions.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 
 class BoxPromptError(Exception):
     """Base class of errors a user can act on; the message is one self-contained line."""
@@ -23,3 +25,15 @@ class ConfigError(BoxPromptError, ValueError):
 
 class CheckpointError(BoxPromptError):
     """A checkpoint or model file cannot be loaded or does not fit the requested model."""
+
+
+def reject_unknown(keys: Iterable[str], known: Sequence[str], what: str) -> None:
+    """Raise :class:`ConfigError` for the first of ``keys`` not in ``known``, naming it as a
+    ``what`` (e.g. ``"training option"``) with the closest known name as a hint."""
+    import difflib
+
+    for key in keys:
+        if key not in known:
+            close = difflib.get_close_matches(key, list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ConfigError(f"unknown {what} {key!r}{hint}")

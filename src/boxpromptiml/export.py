@@ -212,6 +212,7 @@ def export_onnx(
         model_args=meta["model_args"],
         source=ckpt.name,
         epoch=meta.get("epoch"),
+        inference=meta.get("inference") or None,
         opset=opset,
         verify=verify,
         verify_images=verify_images,
@@ -312,6 +313,7 @@ def export_student(
     model_args: dict[str, Any] | None = None,
     source: str = "",
     epoch: int | None = None,
+    inference: dict[str, Any] | None = None,
     opset: int = 17,
     verify: bool = True,
     verify_images: Any = None,
@@ -323,6 +325,8 @@ def export_student(
 
     ``input_size`` is the square side ``S`` the graph is traced at (the batch stays
     dynamic; the spatial size is fixed because the backbone's window padding is traced).
+    ``inference``: the packaged inference settings (tiling, image score) carried into
+    the metadata, so that the ONNX model predicts as the checkpoint does.
     ``fold_pads`` folds TensorFlow-style "same" padding into the convs
     (:func:`fold_static_pads`); the verification below covers the folded graph.
     """
@@ -380,6 +384,7 @@ def export_student(
                 "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 "boxpromptiml": __version__,
                 "torch": torch.__version__,
+                **({"inference": json.dumps(inference)} if inference else {}),
             },
         )
         if fold_pads:

@@ -15,6 +15,7 @@ Large images are resized to the model input by default; --tile runs overlapping 
 at full resolution and blends them. An .onnx model runs with onnxruntime alone (no torch).
 
 examples:
+  boxprompt predict photo.jpg                  # the shipped general-purpose student
   boxprompt predict photos/ --model runs/train/exp/best.pt
   boxprompt predict "data/casia/Tp/*.jpg" --model student.int8.onnx --batch 16 --no-overlay
   boxprompt predict big.tif --model best.pt --tile --overlap 0.25
@@ -33,9 +34,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         "-m",
-        required=True,
+        default=None,
         metavar="PATH",
-        help="student checkpoint (.pt) or exported .onnx",
+        help="student checkpoint (.pt) or exported .onnx (default: the general-purpose "
+        "student shipped with boxpromptiml, docs/model-card.md)",
     )
     p.add_argument(
         "--device",
@@ -54,13 +56,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--image-score",
         choices=("max", "mean", "top1pct"),
-        default="max",
-        help="how a map becomes an image-level score (default max)",
+        default=None,
+        help="how a map becomes an image-level score (default: the model's packaged "
+        "setting, else max)",
     )
     p.add_argument(
         "--tile",
-        action="store_true",
-        help="sliding-window inference at full resolution for large images",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="sliding-window inference at full resolution for large images (default: the "
+        "model's packaged setting, else off)",
+    )
+    p.add_argument(
+        "--max-side",
+        type=int,
+        default=None,
+        metavar="PX",
+        help="with --tile, downscale images whose longer side exceeds PX first (default: "
+        "the model's packaged setting, else never)",
     )
     p.add_argument(
         "--overlap",
@@ -98,16 +111,18 @@ def run(args: argparse.Namespace) -> int:
 
     sources = args.source if len(args.source) > 1 else args.source[0]
     resolve_images(sources)  # a glob matching nothing fails here, before the model loads
+    from boxpromptiml.predict.shipped import shipped_model
+
+    given = {"image_score": args.image_score, "tile": args.tile, "max_side": args.max_side}
     localizer = Localizer.from_checkpoint(
-        args.model,
+        args.model or shipped_model(),
         device=args.device,
         threads=args.threads,
         threshold=args.threshold,
-        image_score=args.image_score,
         batch_size=args.batch,
-        tile=args.tile,
         overlap=args.overlap,
         tta=args.tta,
+        **{k: v for k, v in given.items() if v is not None},
     )
     out = Path(args.out) if args.out else next_run_dir("predict", args.name)
     result = predict_to_folder(

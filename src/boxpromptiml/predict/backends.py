@@ -97,6 +97,8 @@ class TorchBackend:
         size: Any = input_size or getattr(model, "input_size", 224)
         self.input_size = int(size)
         self.info = {"runtime": "torch", "device": self.device, **(info or {})}
+        #: inference settings the model was packaged with (tile, max_side, image_score)
+        self.inference: dict[str, Any] = {}
 
     @classmethod
     def from_checkpoint(cls, path: PathLike, device: str = "auto") -> TorchBackend:
@@ -111,7 +113,9 @@ class TorchBackend:
             "precision": "fp32",
             "epoch": meta.get("epoch"),
         }
-        return cls(model, dev, int(meta["input_size"]), info)
+        backend = cls(model, dev, int(meta["input_size"]), info)
+        backend.inference = dict(meta.get("inference") or {})
+        return backend
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         import torch
@@ -212,6 +216,8 @@ class OnnxBackend:
             "model_args": json.loads(meta.get("model_args", "null")),
             "precision": meta.get("precision", "fp32"),
         }
+        #: inference settings the model was packaged with (tile, max_side, image_score)
+        self.inference: dict[str, Any] = json.loads(meta.get("inference", "{}") or "{}")
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(batch, dtype=np.float32)

@@ -34,7 +34,13 @@ import numpy as np
 from boxpromptiml.errors import ConfigError, DataError
 from boxpromptiml.metrics import IMAGE_REDUCTIONS, image_score
 from boxpromptiml.predict.backends import Backend, load_backend
-from boxpromptiml.predict.preprocess import as_image, images_to_batch, resize_image, resize_prob
+from boxpromptiml.predict.preprocess import (
+    as_image,
+    cap_side,
+    images_to_batch,
+    resize_image,
+    resize_prob,
+)
 from boxpromptiml.predict.result import Prediction
 from boxpromptiml.predict.tiling import predict_tiled
 
@@ -126,6 +132,9 @@ class Localizer:
         tile: sliding-window inference at full resolution for images larger than the
             model input (default: resize every image to the input).
         overlap: fraction of a tile shared with its neighbours when tiling, in ``[0, 1)``.
+        max_side: with ``tile``, images whose longer side exceeds this are first
+            downscaled to it (area interpolation) and their map upscaled back: bounds the
+            time of very large photos (``None``: always at full resolution).
         tta: test-time augmentation: ``"none"`` (default), ``"h"`` (mean of the map and of
             the map of the horizontally mirrored input, 2 passes) or ``"hv"`` (also the
             vertically mirrored input, 3 passes). Slower by the number of passes.
@@ -141,6 +150,7 @@ class Localizer:
         tile: bool = False,
         overlap: float = 0.25,
         tta: str = "none",
+        max_side: int | None = None,
     ) -> None:
         if tta not in TTA_MODES:
             raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
@@ -154,6 +164,9 @@ class Localizer:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         if not 0.0 <= overlap < 1.0:
             raise ConfigError(f"tile overlap must lie in [0, 1), got {overlap}")
+        if max_side is not None and (isinstance(max_side, bool) or int(max_side) < 32):
+            raise ConfigError(f"max_side must be an integer >= 32 (or None), got {max_side!r}")
+        self.max_side = None if max_side is None else int(max_side)
         self.backend = backend
         self.threshold = float(threshold)
         self.image_score = image_score
@@ -175,10 +188,31 @@ class Localizer:
             threads: CPU threads for inference (default: the runtime's default).
             kwargs: options of :class:`Localizer` (``threshold``, ``batch_size``, ``tile``, ...).
 
+        Settings the model was packaged with (``tile``, ``max_side``, ``image_score``: see
+        :func:`boxpromptiml.recipes.general.package_model`) apply unless ``kwargs`` set them.
+
         Raises :class:`~boxpromptiml.errors.CheckpointError` for a missing, foreign or
         newer-version file.
         """
-        return cls(load_backend(path, device=device, threads=threads), **kwargs)
+        backend = load_backend(path, device=device, threads=threads)
+        packaged = {
+            k: v
+            for k, v in (getattr(backend, "inference", None) or {}).items()
+            if k in ("tile", "max_side", "image_score", "overlap", "threshold")
+        }
+        return cls(backend, **{**packaged, **kwargs})
+
+    @classmethod
+    def pretrained(
+        cls, device: str = "auto", *, threads: int | None = None, **kwargs: Any
+    ) -> Localizer:
+        """The general-purpose student shipped with the package (see ``docs/model-card.md``),
+        with the inference settings it was measured with. ``kwargs`` as for
+        :meth:`from_checkpoint`. Raises :class:`~boxpromptiml.errors.CheckpointError` when
+        this installation lacks the file."""
+        from boxpromptiml.predict.shipped import shipped_model
+
+        return cls.from_checkpoint(shipped_model(), device=device, threads=threads, **kwargs)
 
     @property
     def input_size(self) -> int:
@@ -193,6 +227,7 @@ class Localizer:
             "input_size": self.input_size,
             "tiled": self.tile,
             **({"tile_overlap": self.overlap} if self.tile else {}),
+            **({"max_side": self.max_side} if self.tile and self.max_side else {}),
             **({"tta": self.tta} if self.tta != "none" else {}),
         }
 
@@ -252,7 +287,12 @@ class Localizer:
             if results[i] is not None:
                 continue
             t0 = time.perf_counter()
+            full = im.shape[:2]
+            if self.max_side is not None and max(full) > self.max_side:
+                im = cap_side(im, self.max_side)
             prob, n_windows = predict_tiled(im, self._run, s, self.overlap, self.batch_size)
+            if prob.shape != full:
+                prob = resize_prob(prob, full)
             results[i] = (
                 prob,
                 {"inference": (time.perf_counter() - t0) * 1000.0, "windows": float(n_windows)},

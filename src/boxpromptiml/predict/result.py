@@ -5,7 +5,8 @@ Files written by :meth:`Prediction.save`, under an output folder ``OUT``::
     OUT/maps/<name>.png       probability map, 8-bit (0-255), the image's size:
                               ``boxprompt evaluate DATASET --pred OUT/maps`` reads it
     OUT/masks/<name>.png      binary mask (0/255), ``prob > threshold``
-    OUT/overlays/<name>.jpg   heatmap over the image, mask outline in white
+    OUT/overlays/<name>.jpg   pixels above the threshold tinted, mask outlined, colour
+                              bar, file name and score
     OUT/json/<name>.json      score, sizes, timings, model and settings
     OUT/maps_npy/<name>.npy   float32 map in [0, 1] (only with ``npy=True``)
 """
@@ -38,8 +39,48 @@ SAVE_KINDS: dict[str, tuple[str, str]] = {
 }
 
 
+def _jet(prob: np.ndarray) -> np.ndarray:
+    grey = np.clip(np.rint(prob * 255.0), 0, 255).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+
+
+def _legend(out: np.ndarray, lo: float, caption: str | None) -> None:
+    """Draw, in place, a colour bar from ``lo`` to 1 and ``caption`` in the bottom-left
+    corner of ``out`` (skipped on images too small to hold it)."""
+    h, w = out.shape[:2]
+    scale = max(0.35, min(1.0, w / 1000))
+    pad, bar_h = round(6 * scale) + 2, round(10 * scale) + 4
+    bar_w = min(w - 2 * pad, round(160 * scale) + 40)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    text_h = round(22 * scale) + 4
+    box_h = bar_h + text_h * (2 if caption else 1) + pad
+    if w < 140 or h < box_h + 2 * pad:
+        return
+    y0 = h - box_h - pad
+    region = out[y0 : h - pad, pad : pad + bar_w + 2 * pad]
+    region[:] = (region.astype(np.float32) * 0.35).astype(np.uint8)  # darken the backdrop
+    ramp = np.linspace(lo, 1.0, bar_w, dtype=np.float32)[None, :].repeat(bar_h, axis=0)
+    out[y0 + pad : y0 + pad + bar_h, 2 * pad : 2 * pad + bar_w] = _jet(ramp)
+    white = (255, 255, 255)
+    ty = y0 + pad + bar_h + text_h - 4
+    cv2.putText(out, f"{lo:.2f}", (2 * pad, ty), font, 0.45 * scale + 0.1, white, 1, cv2.LINE_AA)
+    cv2.putText(
+        out, "1.0", (2 * pad + bar_w - round(24 * scale) - 8, ty), font, 0.45 * scale + 0.1,
+        white, 1, cv2.LINE_AA,
+    )  # fmt: skip
+    if caption:
+        cv2.putText(out, caption[:60], (2 * pad, ty + text_h), font, 0.45 * scale + 0.1, white,
+                    1, cv2.LINE_AA)  # fmt: skip
+
+
 def heatmap_overlay(
-    image: np.ndarray, prob: np.ndarray, mask: np.ndarray | None = None, alpha: float = 0.45
+    image: np.ndarray,
+    prob: np.ndarray,
+    mask: np.ndarray | None = None,
+    alpha: float = 0.45,
+    *,
+    threshold: float | None = None,
+    caption: str | None = None,
 ) -> np.ndarray:
     """Blend a JET heatmap of ``prob`` over ``image`` and outline ``mask`` in white.
 
@@ -48,18 +89,29 @@ def heatmap_overlay(
         prob: ``(H, W)`` probabilities in ``[0, 1]``.
         mask: optional ``(H, W)`` bool; its outline is drawn.
         alpha: heatmap opacity in ``[0, 1]``.
+        threshold: when given, only pixels with ``prob > threshold`` are tinted (an
+            untouched photo stays as it is) and a colour bar from ``threshold`` to 1 is
+            drawn in the bottom-left corner, with ``caption`` under it (e.g. the file name
+            and the image score), on images of at least 140 px a side.
+        caption: one line of text under the colour bar.
 
-    Returns ``(H, W, 3)`` ``uint8`` RGB.
+    Returns ``(H, W, 3)`` ``uint8`` RGB of the image's size.
     """
-    grey = np.clip(np.rint(prob * 255.0), 0, 255).astype(np.uint8)
-    heat = cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
-    out = cv2.addWeighted(image, 1.0 - alpha, heat, alpha, 0.0)
+    heat = _jet(prob)
+    blended = cv2.addWeighted(image, 1.0 - alpha, heat, alpha, 0.0)
+    if threshold is None:
+        out = blended
+    else:
+        out = np.where((prob > threshold)[:, :, None], blended, image).astype(np.uint8)
     if mask is not None and mask.any():
         contours, _ = cv2.findContours(
             mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE
         )
         thickness = max(1, round(max(image.shape[:2]) / 400))
         cv2.drawContours(out, contours, -1, (255, 255, 255), thickness)
+    if threshold is not None:
+        out = np.ascontiguousarray(out)
+        _legend(out, float(threshold), caption)
     return out
 
 
@@ -133,16 +185,23 @@ class Prediction:
         }
 
     def plot(self, path: PathLike | None = None, alpha: float = 0.45) -> np.ndarray:
-        """Heatmap overlay ``(H, W, 3)`` ``uint8`` RGB of the map over the image, with the
-        mask outlined; saved to ``path`` (PNG, or JPEG for ``.jpg``) when given.
+        """Heatmap overlay ``(H, W, 3)`` ``uint8`` RGB: the pixels above :attr:`threshold`
+        tinted by their probability, the mask outlined, a colour bar with the file name and
+        the image score in a corner; saved to ``path`` (PNG, or JPEG for ``.jpg``) if given.
 
         Without the image (``image=None``) the heatmap alone is drawn.
         """
+        caption = f"{self.name}  score {self.score:.2f}"
         if self.image is None:
             base = np.zeros((*self.shape, 3), dtype=np.uint8)
-            out = heatmap_overlay(base, self.prob, self.mask, alpha=1.0)
+            out = heatmap_overlay(
+                base, self.prob, self.mask, alpha=1.0, threshold=self.threshold, caption=caption
+            )
         else:
-            out = heatmap_overlay(self.image, self.prob, self.mask, alpha=alpha)
+            out = heatmap_overlay(
+                self.image, self.prob, self.mask, alpha=alpha, threshold=self.threshold,
+                caption=caption,
+            )  # fmt: skip
         if path is not None:
             _save_rgb(path, out)
         return out

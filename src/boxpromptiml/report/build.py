@@ -610,6 +610,30 @@ def _has(rows: Sequence[Mapping[str, Any]], key: str) -> bool:
 # --------------------------------------------------------------------------- entry point
 
 
+def _models_of(pred_dirs: Sequence[PathLike | None]) -> list[str]:
+    """The models that made the maps in ``pred_dirs``, read from the ``run.json`` that
+    ``boxprompt predict`` writes beside ``maps/`` (folders without one are skipped)."""
+    import json
+
+    out: list[str] = []
+    for folder in pred_dirs:
+        if folder is None:
+            continue
+        run = Path(folder).parent / "run.json"
+        try:
+            info = json.loads(run.read_text(encoding="utf-8")).get("model") or {}
+        except (OSError, ValueError, AttributeError):
+            continue
+        if not isinstance(info, dict) or not info.get("model"):
+            continue
+        text = f"{Path(str(info['model'])).name} ({info.get('runtime', '?')}"
+        text += f", {info.get('precision', 'fp32')}" + (", tiled" if info.get("tiled") else "")
+        text += ")"
+        if text not in out:
+            out.append(text)
+    return out
+
+
 def build_report(
     eval_dir: PathLike,
     out_html: PathLike | None = None,
@@ -721,6 +745,11 @@ def build_report(
 
     now = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     meta = f"run: {H.esc(run_dir.resolve())} &middot; generated {H.esc(now)}"
+    folders = [pred_override.get(n) or (recorded_preds[i] if i < len(recorded_preds) else None)
+               for i, n in enumerate(names)]  # fmt: skip
+    models = _models_of(folders)
+    if models:
+        meta += " &middot; maps made by " + ", ".join(H.esc(m) for m in models)
     doc = H.page(
         title or f"Evaluation report: {run_dir.name}",
         meta,

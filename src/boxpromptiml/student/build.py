@@ -20,6 +20,7 @@ from boxpromptiml.errors import CheckpointError, ConfigError
 from boxpromptiml.student.corr import SelfCorrelation
 from boxpromptiml.student.mgfm import MGFM
 from boxpromptiml.student.model import Student
+from boxpromptiml.student.noise import NoiseResidual
 
 __all__ = ["STUDENTS", "StudentArgs", "build_student", "check_timm_name", "resolve_student_args"]
 
@@ -45,6 +46,9 @@ class StudentArgs:
             :mod:`boxpromptiml.student.corr`); ``0`` (default, the paper's student) disables it.
         corr_level: which fused level the cue correlates, as an index into them (``-2``:
             the second coarsest, stride 16 with the default 4 levels).
+        noise: channels of the noise-residual input branch (SRM filters, see
+            :mod:`boxpromptiml.student.noise`), fused as one more scale; ``0`` (default)
+            disables it.
     """
 
     backbone: str = "tiny_vit_5m_224"
@@ -56,6 +60,7 @@ class StudentArgs:
     alpha: float | None = None
     corr_k: int = 0
     corr_level: int = -2
+    noise: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of JSON types (what checkpoints store)."""
@@ -196,8 +201,11 @@ def _build(args: StudentArgs, pretrained: str | os.PathLike[str] | None) -> Stud
                 f"corr_level {args.corr_level} is not one of the {len(channels)} fused levels"
             )
         corr = SelfCorrelation(channels[args.corr_level], k=args.corr_k, dim=args.dim)
+    noise = NoiseResidual(args.noise) if args.noise else None
     fusion = MGFM(
-        channels + ([args.corr_k] if corr is not None else []),
+        channels
+        + ([args.corr_k] if corr is not None else [])
+        + ([args.noise] if noise is not None else []),
         dim=args.dim,
         memory_size=args.memory_size,
         gates=args.gates,
@@ -207,7 +215,14 @@ def _build(args: StudentArgs, pretrained: str | os.PathLike[str] | None) -> Stud
     mean = tuple(cfg.get("mean", _IMAGENET_MEAN))
     std = tuple(cfg.get("std", _IMAGENET_STD))
     return Student(
-        backbone, fusion, mean=mean, std=std, strides=strides, corr=corr, corr_level=args.corr_level
+        backbone,
+        fusion,
+        mean=mean,
+        std=std,
+        strides=strides,
+        corr=corr,
+        corr_level=args.corr_level,
+        noise=noise,
     )
 
 

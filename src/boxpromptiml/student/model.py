@@ -18,6 +18,7 @@ from torch import Tensor, nn
 from boxpromptiml.predict.preprocess import resize_image
 from boxpromptiml.student.corr import SelfCorrelation
 from boxpromptiml.student.mgfm import MGFM
+from boxpromptiml.student.noise import NoiseResidual
 
 __all__ = ["Student", "image_to_tensor", "resize_image"]
 
@@ -39,6 +40,8 @@ class Student(nn.Module):
         corr: a :class:`~boxpromptiml.student.corr.SelfCorrelation` of backbone level
             ``corr_level`` (an index into the levels, e.g. ``-2`` for stride 16 of 4-32);
             its map is passed to the fusion as one more scale, after the backbone's.
+        noise: a :class:`~boxpromptiml.student.noise.NoiseResidual` branch on the raw
+            (unnormalised) input; its maps are one more scale, after the correlation's.
 
     ``forward(x)``: ``x`` ``(B, 3, H, W)`` float RGB in ``[0, 1]``, any ``H, W``; returns
     logits ``(B, 1, H, W)``. Inputs whose sides are not multiples of the coarsest stride
@@ -58,12 +61,14 @@ class Student(nn.Module):
         strides: Sequence[int],
         corr: SelfCorrelation | None = None,
         corr_level: int = -2,
+        noise: NoiseResidual | None = None,
     ) -> None:
         super().__init__()
         self.backbone = backbone
         self.fusion = fusion
         self.corr = corr
         self.corr_level = int(corr_level)
+        self.noise = noise
         self.strides = tuple(int(s) for s in strides)
         self.register_buffer(
             "pixel_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False
@@ -82,14 +87,18 @@ class Student(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, 1, H, W)`` for images ``x`` ``(B, 3, H, W)`` in ``[0, 1]``."""
         h, w = x.shape[-2:]
+        raw = x
         x = (x - self.pixel_mean.to(x.dtype)) / self.pixel_std.to(x.dtype)
         m = self.pad_multiple
         pad_h, pad_w = (-h) % m, (-w) % m
         if pad_h or pad_w:
             x = F.pad(x, (0, pad_w, 0, pad_h))
+            raw = F.pad(raw, (0, pad_w, 0, pad_h), mode="replicate")
         features = list(self.backbone(x))
         if self.corr is not None:
             features.append(self.corr(features[self.corr_level]))
+        if self.noise is not None:
+            features.append(self.noise(raw))
         logits = self.fusion(features)
         logits = F.interpolate(logits, size=x.shape[-2:], mode="bilinear", align_corners=False)
         return logits[..., :h, :w]

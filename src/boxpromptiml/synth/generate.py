@@ -27,6 +27,14 @@ Steps for a manipulated image:
 
    Splices and copy-moves get feathered edges with probability ``feather``: the
    region is blended with a Gaussian-blurred alpha matte (sigma 0.7–2 px).
+
+   Options for photos in the wild (all off by default): ``prejpeg`` JPEG-compresses
+   each prepared photo (host and donor alike, quality in ``prejpeg_quality``) and shifts
+   its 8×8 grid by 0–7 px, so that the final JPEG makes a double compression;
+   ``noise_match`` adds noise to a spliced region up to its surroundings' level;
+   ``poisson`` blends a splice in the gradient domain (OpenCV ``seamlessClone``);
+   ``removal_patch`` fills a removal with a shifted copy of the image (a clone stamp)
+   instead of inpainting.
 3. **Post-processing** (``post``): resize, blur, noise and JPEG, each with its own
    probability, applied to the whole image (:func:`boxpromptiml.synth.ops.post_process`).
    Authentic images get the same post-processing, so that it is no clue by itself.
@@ -115,6 +123,11 @@ class SynthConfig:
     noise_sigma: tuple[float, float] = (1.0, 4.0)
     jpeg: float = 0.5
     jpeg_quality: tuple[int, int] = (60, 95)
+    prejpeg: float = 0.0
+    prejpeg_quality: tuple[int, int] = (70, 98)
+    poisson: float = 0.0
+    noise_match: float = 0.0
+    removal_patch: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("n", "authentic", "seed"):
@@ -132,6 +145,7 @@ class SynthConfig:
         _range(self.blur_sigma, 0.0, 10.0, "blur_sigma")
         _range(self.noise_sigma, 0.0, 50.0, "noise_sigma")
         _range(self.jpeg_quality, 1, 100, "jpeg_quality")
+        _range(self.prejpeg_quality, 1, 100, "prejpeg_quality")
         for name in (
             "removal_max_area",
             "two_regions",
@@ -146,6 +160,10 @@ class SynthConfig:
             "blur",
             "noise",
             "jpeg",
+            "prejpeg",
+            "poisson",
+            "noise_match",
+            "removal_patch",
         ):
             v = getattr(self, name)
             if not 0.0 <= float(v) <= 1.0:
@@ -231,7 +249,23 @@ def _prepare(
     if flip:
         img = img[:, ::-1]
     img = np.ascontiguousarray(cap_size(np.ascontiguousarray(img), cfg.size))
-    rec = {"photo": cache.photos[idx].name, "crop": crop, "flip": flip, "hw": list(img.shape[:2])}
+    prejpeg = None
+    if cfg.prejpeg > 0 and rng.random() < cfg.prejpeg and min(img.shape[:2]) > 72:
+        # the photo as a camera or an earlier save left it: JPEG-compressed, its 8x8 grid
+        # then shifted by a crop of 0-7 px so that it need not align with the final image's
+        lo, hi = cfg.prejpeg_quality
+        q = int(rng.integers(lo, hi + 1))
+        dy, dx = (int(v) for v in rng.integers(0, 8, size=2))
+        img = np.ascontiguousarray(ops.jpeg_roundtrip(img, q)[dy:, dx:])
+        prejpeg = {"quality": q, "shift": [dx, dy]}
+    rec: dict[str, Any] = {
+        "photo": cache.photos[idx].name,
+        "crop": crop,
+        "flip": flip,
+        "hw": list(img.shape[:2]),
+    }
+    if prejpeg is not None:
+        rec["prejpeg"] = prejpeg
     return img, rec
 
 
@@ -299,7 +333,16 @@ def _splice(
     if rng.random() < cfg.color_match:
         strength = float(rng.uniform(0.5, 1.0))
         layer = ops.match_colour(layer, dest, image, strength)
-    alpha, mask, sigma = _feather(dest, rng, cfg)
+    noise_added = None
+    if cfg.noise_match > 0 and rng.random() < cfg.noise_match:
+        layer, noise_added = ops.match_noise(layer, dest, image, rng)
+    blended = None
+    if cfg.poisson > 0 and rng.random() < cfg.poisson:
+        blended = ops.poisson_blend(image, layer, dest)
+    if blended is not None:
+        alpha, mask, sigma = dest.astype(np.float32), dest, None
+    else:
+        alpha, mask, sigma = _feather(dest, rng, cfg)
     if mask.sum() < 16:
         return None
     rec = {
@@ -313,6 +356,11 @@ def _splice(
         "color_match": None if strength is None else _r(strength),
         "feather_sigma": None if sigma is None else _r(sigma),
     }
+    if noise_added is not None:
+        rec["noise_match_sigma"] = _r(noise_added)
+    if blended is not None:
+        rec["blend"] = "poisson"
+        return blended, mask, rec
     return ops.composite(image, layer, alpha), mask, rec
 
 
@@ -360,6 +408,7 @@ def _removal(
     target_px: float,
     forbid: np.ndarray,
     rng: np.random.Generator,
+    cfg: SynthConfig,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
     shape = _pick(rng, {"segment": 0.6, "blob": 0.25, "polygon": 0.15})
     region = _shape_region(shape, image, target_px, rng, forbid)
@@ -369,6 +418,19 @@ def _removal(
     region = ops.dilate(region, grow)
     if (region & forbid).any():
         return None
+    if cfg.removal_patch > 0 and rng.random() < cfg.removal_patch:
+        filled = ops.patch_fill(image, region, rng, forbid)
+        if filled is not None:
+            out, shift = filled
+            rec = {
+                "kind": "removal",
+                "shape": shape,
+                "target_box": ops.region_box(region),
+                "grow_px": grow,
+                "method": "patch",
+                "shift": shift,
+            }
+            return out, region, rec
     method = "telea" if rng.random() < 0.5 else "ns"
     radius = int(rng.integers(3, 8))
     out = ops.inpaint(image, region, method, radius)
@@ -414,7 +476,7 @@ def _manipulate(
             elif kind == "copymove":
                 made = _copymove(image, target, forbid, rng, cfg)
             else:
-                made = _removal(image, target, forbid, rng)
+                made = _removal(image, target, forbid, rng, cfg)
             if made is not None:
                 break
         if made is None:

@@ -229,3 +229,91 @@ def post_process(
         image = jpeg_roundtrip(image, q)
         ops.append({"op": "jpeg", "quality": q})
     return image, mask, ops
+
+
+def _highpass_gain(sigma: float = 1.0) -> float:
+    """Standard deviation of ``x - GaussianBlur(x, sigma)`` for unit white noise ``x``."""
+    g = cv2.getGaussianKernel(2 * int(np.ceil(3 * sigma)) + 1, sigma)
+    k = (g @ g.T).astype(np.float64)
+    centre = k.shape[0] // 2
+    return float(np.sqrt(1.0 - 2.0 * k[centre, centre] + (k**2).sum()))
+
+
+_GAIN = _highpass_gain(1.0)
+
+
+def noise_sigma(image: np.ndarray, region: np.ndarray | None = None) -> float:
+    """Robust per-channel noise level (grey levels, mean over RGB) of an ``(H, W, 3)`` uint8
+    image, over ``region`` when given: 1.4826 × the median absolute high-pass residual
+    (image minus its Gaussian blur, sigma 1 px), scaled so that white Gaussian noise of
+    standard deviation ``s`` reads ``s``. Texture reads as noise too: compare like areas."""
+    x = image.astype(np.float32)
+    residual = np.abs(x - cv2.GaussianBlur(x, (0, 0), 1.0))
+    values = residual[region] if region is not None and region.any() else residual.reshape(-1, 3)
+    return float(1.4826 * np.median(values, axis=0).mean() / _GAIN)
+
+
+def match_noise(
+    layer: np.ndarray, region: np.ndarray, host: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, float]:
+    """Add Gaussian noise to ``layer`` so that its noise level inside ``region`` reaches the
+    host's level in a ring around it (nothing is added when the layer is already noisier).
+    Returns the ``(H, W, 3)`` uint8 layer and the sigma added (grey levels)."""
+    ring = dilate(region, 15) & ~region
+    if ring.sum() < 16 or region.sum() < 16:
+        return layer, 0.0
+    target, have = noise_sigma(host, ring), noise_sigma(layer, region)
+    add = float(np.sqrt(max(0.0, target**2 - have**2)))
+    if add < 0.25:
+        return layer, 0.0
+    noisy = layer.astype(np.float32) + rng.normal(0.0, add, layer.shape).astype(np.float32)
+    return np.clip(np.rint(noisy), 0, 255).astype(np.uint8), add
+
+
+def poisson_blend(host: np.ndarray, layer: np.ndarray, region: np.ndarray) -> np.ndarray | None:
+    """Poisson (gradient-domain) blend of ``layer`` into ``host`` inside the bool ``region``
+    (OpenCV ``seamlessClone``, normal clone, the region kept in place). Pixels outside
+    ``region`` are the host's bit for bit. ``None`` when OpenCV refuses the region (e.g. it
+    touches the image border)."""
+    x0, y0, x1, y1 = region_box(region)
+    h, w = region.shape
+    if x0 < 1 or y0 < 1 or x1 > w - 1 or y1 > h - 1:
+        return None
+    centre = (x0 + (x1 - x0) // 2, y0 + (y1 - y0) // 2)
+    mask = region.astype(np.uint8) * 255
+    try:
+        cloned = cv2.seamlessClone(
+            np.ascontiguousarray(layer), np.ascontiguousarray(host), mask, centre, cv2.NORMAL_CLONE
+        )
+    except cv2.error:
+        return None
+    return np.where(region[:, :, None], cloned, host)
+
+
+def patch_fill(
+    image: np.ndarray, region: np.ndarray, rng: np.random.Generator, forbid: np.ndarray
+) -> tuple[np.ndarray, list[int]] | None:
+    """Fill ``region`` with a shifted copy of the image itself (a clone-stamp removal).
+
+    The shift is 1–2.5 region sizes in a random direction, chosen so that the source area
+    lies inside the image and overlaps neither the region nor ``forbid``; the copy is blended
+    with a 1.5 px feathered edge inside the region (outside it the image is unchanged).
+    Returns the image and the shift ``[dx, dy]``, or ``None`` when no shift fits."""
+    h, w = region.shape
+    x0, y0, x1, y1 = region_box(region)
+    size = max(x1 - x0, y1 - y0)
+    for _ in range(20):
+        angle = rng.uniform(0, 2 * np.pi)
+        dist = rng.uniform(1.0, 2.5) * size
+        dx, dy = round(float(dist * np.cos(angle))), round(float(dist * np.sin(angle)))
+        if not (x0 + dx >= 0 and x1 + dx <= w and y0 + dy >= 0 and y1 + dy <= h):
+            continue
+        src = np.zeros_like(region)
+        src[y0 + dy : y1 + dy, x0 + dx : x1 + dx] = region[y0:y1, x0:x1]
+        if (src & (region | forbid)).any():
+            continue
+        m = np.array([[1.0, 0.0, -dx], [0.0, 1.0, -dy]])
+        layer = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_NEAREST)
+        alpha = np.minimum(feather_alpha(region, 1.5) * 2.0, 1.0) * region
+        return composite(image, layer, alpha), [dx, dy]
+    return None

@@ -165,6 +165,9 @@ def load_student(
         "best_f1": ckpt.get("best_f1"),
         "created": ckpt.get("created"),
         "versions": ckpt.get("versions"),
+        "inference": ckpt.get("inference") or {},
+        "recipe": ckpt.get("recipe"),
+        "manifest_sha256": ckpt.get("manifest_sha256"),
     }
     return model, meta
 

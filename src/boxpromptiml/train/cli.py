@@ -113,10 +113,24 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="backbone level the cue correlates, as an index into the fused levels "
         "(default -2: stride 16)",
     )
+    g.add_argument(
+        "--noise",
+        type=int,
+        metavar="C",
+        help="add the noise-residual branch (SRM filters) with C channels, fused as one more "
+        "scale (default off)",
+    )
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=30, help="default 30")
     g.add_argument("--batch", type=int, default=8, help="batch size per process (default 8)")
     g.add_argument("--imgsz", type=int, default=224, help="square input size (default 224)")
+    g.add_argument(
+        "--crop",
+        choices=("resize", "native"),
+        default="resize",
+        help="resize: random resized crops of the whole image (default); native: windows at "
+        "the file's own resolution, no resampling (predict such a student with --tile)",
+    )
     g.add_argument("--lr", type=float, default=5e-4, help="AdamW learning rate (default 5e-4)")
     g.add_argument("--weight-decay", type=float, default=1e-4, help="default 1e-4")
     g.add_argument("--warmup-epochs", type=float, default=1.0, help="default 1")
@@ -244,6 +258,7 @@ def config_from_args(args: argparse.Namespace) -> object:
         alpha=args.alpha,
         corr_k=args.corr,
         corr_level=args.corr_level,
+        noise=args.noise,
     )
     # every process of a multi-process run must agree on the folder: no auto-increment
     multi = (devices != "auto" and int(devices) > 1) or int(os.environ.get("WORLD_SIZE", "1")) > 1
@@ -259,6 +274,7 @@ def config_from_args(args: argparse.Namespace) -> object:
         epochs=args.epochs,
         batch_size=args.batch,
         input_size=args.imgsz,
+        crop=args.crop,
         lr=args.lr,
         weight_decay=args.weight_decay,
         warmup_epochs=args.warmup_epochs,

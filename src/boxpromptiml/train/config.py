@@ -7,7 +7,6 @@ checkpoint, so that a run can be resumed and reproduced from its folder alone.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from boxpromptiml.data.sources import Dataset, Sample, load_dataset
-from boxpromptiml.errors import ConfigError, DataError
+from boxpromptiml.errors import ConfigError, DataError, reject_unknown
 from boxpromptiml.student.build import StudentArgs, resolve_student_args
 
 __all__ = ["RUNTIME_FIELDS", "Supervision", "TrainConfig", "paired_samples"]
@@ -88,6 +87,11 @@ class TrainConfig:
     weights, backbone, MGFM and head, start this run: fine-tuning, e.g. after
     pretraining on synthetic forgeries; the optimiser and schedule start afresh).
 
+    Input: ``input_size`` is the square side the student trains at; ``crop`` how a
+    training image becomes one: ``"resize"`` (a random resized crop, the whole image
+    resampled) or ``"native"`` (a window at the file's own resolution, no resampling;
+    predict such a student with tiled full-resolution inference).
+
     Optimisation: AdamW (``lr``, ``weight_decay``), linear warmup over ``warmup_epochs``
     then cosine decay to ``lr * min_lr_ratio``, per optimizer step; ``batch_size`` is per
     process; loss ``bce_weight·BCE + dice_weight·Dice + focal_weight·Focal``, with
@@ -111,6 +115,7 @@ class TrainConfig:
     epochs: int = 20
     batch_size: int = 16
     input_size: int = 224
+    crop: Literal["resize", "native"] = "resize"
     lr: float = 1e-4
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
@@ -165,6 +170,8 @@ class TrainConfig:
             v = getattr(c, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {v!r}")
+        if c.crop not in ("resize", "native"):
+            raise ConfigError(f"crop must be 'resize' or 'native', got {c.crop!r}")
         if c.input_size % 32 != 0:
             raise ConfigError(f"input_size must be a multiple of 32, got {c.input_size}")
         for name in ("lr", "weight_decay", "warmup_epochs", "bce_weight", "dice_weight",
@@ -230,12 +237,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:
         """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError` with a hint."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        for key in data:
-            if key not in names:
-                close = difflib.get_close_matches(key, names, n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else ""
-                raise ConfigError(f"unknown training option {key!r}{hint}")
+        reject_unknown(data, [f.name for f in dataclasses.fields(cls)], "training option")
         d = dict(data)
         if "train" in d:
             d["train"] = [_sample_from_list(x) for x in d["train"]]

@@ -58,12 +58,36 @@ def epoch_batches(
     ]
 
 
-def build_augmentation(size: int, soft_targets: bool) -> Any:
-    """The training augmentation (albumentations): random resized crop to ``size²``,
-    flips, JPEG recompression, blur and noise. Soft targets are resampled bilinearly,
-    binary ones with nearest neighbour."""
+def build_augmentation(size: int, soft_targets: bool, crop: str = "resize") -> Any:
+    """The training augmentation (albumentations): a ``size²`` crop, flips, JPEG
+    recompression, blur and noise.
+
+    ``crop="resize"``: a random resized crop (50-100 % of the image, resampled to
+    ``size²``; soft targets resampled bilinearly, binary ones with nearest neighbour).
+    ``crop="native"``: a random ``size²`` window at the image's own resolution (smaller
+    images are padded with zeros, target 0 there): no resampling, so noise and JPEG
+    traces reach the student as they are in the file.
+    """
     import albumentations as A
 
+    if crop == "native":
+        return A.Compose(
+            [
+                A.PadIfNeeded(
+                    min_height=size,
+                    min_width=size,
+                    border_mode=cv2.BORDER_CONSTANT,
+                    fill=0,
+                    fill_mask=0,
+                ),
+                A.RandomCrop(height=size, width=size, p=1.0),
+                A.HorizontalFlip(p=0.5),
+                A.VerticalFlip(p=0.2),
+                A.ImageCompression(compression_type="jpeg", quality_range=(70, 100), p=0.15),
+                A.GaussNoise(std_range=(0.005, 0.02), p=0.05),
+            ],
+            seed=0,
+        )
     return A.Compose(
         [
             A.RandomResizedCrop(
@@ -97,12 +121,17 @@ class TrainDataset(Dataset[dict[str, Any]]):
     """
 
     def __init__(
-        self, samples: Sequence[Sample], size: int, supervision: str, augment: bool
+        self,
+        samples: Sequence[Sample],
+        size: int,
+        supervision: str,
+        augment: bool,
+        crop: str = "resize",
     ) -> None:
         self.samples = list(samples)
         self.size = size
         self.soft = supervision == "pseudo"
-        self.augment = build_augmentation(size, self.soft) if augment else None
+        self.augment = build_augmentation(size, self.soft, crop) if augment else None
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -185,6 +214,11 @@ def val_collate(items: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def worker_init(_: int) -> None:
-    """DataLoader workers: one OpenCV thread each (the workers are the parallelism)."""
+    """DataLoader workers: one OpenCV thread each (the workers are the parallelism).
+
+    PyTorch's worker loop has already set torch to one thread (set again only if not).
+    :func:`~boxpromptiml.train.fit` keeps OpenCV's pool stopped in the parent while
+    training: a pool inherited through a fork would block this call."""
     cv2.setNumThreads(1)
-    torch.set_num_threads(1)
+    if torch.get_num_threads() != 1:
+        torch.set_num_threads(1)

