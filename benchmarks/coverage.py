@@ -90,6 +90,10 @@ class Recipe:
     # average the weights of the runs at these seeds (comma list, e.g. "0,1,2") into one
     # student, a model soup: they must share a start, i.e. synthetic pretraining
     soup: str = ""
+    # start the fine-tuning from this student instead of ImageNet weights: "shipped" (the
+    # general-purpose student of the package) or a checkpoint path; its architecture is
+    # used and model/scales/dim/corr settings are ignored
+    init: str = ""
 
 
 #: The recipe: the defaults of ``boxprompt train`` (pos_weight 1, i.e. plain BCE + Dice).
@@ -172,6 +176,10 @@ RUNS: dict[str, dict[str, Any]] = {
     # copy-moves only, for models that must see more than COVERAGE's copy-moves
     # (benchmarks/generalisation.py scores them on held-out splices and removals)
     "fast-synth-all-corr-8-e20": _FAST_ALL8_E20,
+    # the shipped general student fine-tuned on COVERAGE's pseudo-masks (the fast recipe's
+    # fine-tuning settings): does a general start keep the COVERAGE figure?
+    **_seeded("general-ft-e20", {**_PW6, "init": "shipped", "epochs": 20}, seeds=(0, 1, 2)),
+    "soup3-general-ft-e20": {**_PW6, "init": "shipped", "epochs": 20, "soup": "0,1,2"},
     # ... and with authentic images: 200 in the pretraining set, 31 photos in fine-tuning
     "fast-synth-all-au-corr-8-e20": _FAST_ALL8_AU_E20,
     # the pretrained students alone (epochs 0): synthetic forgeries only, no COVERAGE image
@@ -367,7 +375,7 @@ def run_one(
     train_ds = full.subset(split["train"], name="coverage-train")
     test_ds = full.subset(split["test"], name="coverage-test")
     work = work_root / tag
-    if r.soup and not r.synth:
+    if r.soup and not (r.synth or r.init):
         raise SystemExit("a soup needs runs fine-tuned from one start: set synth (pretraining)")
     # test-time augmentation changes prediction only: the run without it trains the model
     train_dir = (work_root / tag_of(replace(r, tta="none")) if r.tta != "none" else work) / "train"
@@ -403,6 +411,16 @@ def run_one(
         # the final training is the plain run with the chosen weight (shared when cached)
         train_dir = work_root / tag_of(replace(r, pos_weight_cv="", tta="none")) / "train"
     init_from = _synth_pretrain(work_root, r, student, pretrained) if r.synth else None
+    if r.init:
+        from boxpromptiml.predict.shipped import shipped_model
+        from boxpromptiml.student.build import StudentArgs
+        from boxpromptiml.train.checkpoint import read_checkpoint
+
+        if r.synth:
+            raise SystemExit("init and synth both choose the start: set one")
+        init_from = shipped_model() if r.init == "shipped" else Path(r.init)
+        student = StudentArgs.from_dict(read_checkpoint(init_from)["model_args"])
+        pretrained = None
     if r.replay:
         if not r.synth:
             raise SystemExit("replay draws from the synthetic pretraining set: set synth")

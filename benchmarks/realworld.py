@@ -182,7 +182,9 @@ def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("models", nargs="+", type=Path, help="student checkpoints (.pt) or .onnx")
+    p.add_argument("models", nargs="*", type=Path, help="student checkpoints (.pt) or .onnx")
+    p.add_argument("--load", action="append", default=[], metavar="LABEL",
+                   help="add the saved result realworld-LABEL.json to the table (no scoring)")  # fmt: skip
     p.add_argument("--label", action="append", default=[], metavar="NAME",
                    help="result name per model, in order (default: the run folder)")  # fmt: skip
     g = p.add_mutually_exclusive_group()
@@ -205,6 +207,10 @@ def main() -> None:
         save(out)
         results.append(out)
         print(table([out]).splitlines()[-1], flush=True)
+    for label in args.load:
+        results.append(json.loads((RESULTS / f"realworld-{label}.json").read_text()))
+    if not results:
+        p.error("give MODELS to score or --load LABEL")
     text = table(results)
     print(text)
     if args.table:

@@ -54,6 +54,42 @@ def test_list_and_get_image(setup: tuple[Path, Path]) -> None:
     assert not out.exists()  # nothing written before a change
 
 
+def test_bad_bodies_change_nothing(setup: tuple[Path, Path]) -> None:
+    import json as _json
+
+    image_dir, out = setup
+    c = client(image_dir, out)
+    assert c.put("/api/images/0/boxes", json={"boxes": [[5, 6, 20, 30]], "seconds": 2}).is_success
+    before = out.read_bytes()
+    bad_boxes = [
+        [[float("nan"), 0, 10, 10]],
+        [[0, 0, float("inf"), 10]],
+        [[20, 20, 10, 10]],  # inverted
+        [[1, 2, 3]],
+        [[0, 0, 5, 5]] * 501,  # over the cap of boxes per image
+    ]
+    for boxes in bad_boxes:
+        body = _json.dumps({"boxes": boxes, "seconds": 1})  # NaN/Infinity tokens included
+        r = c.put("/api/images/0/boxes", content=body, headers={"content-type": "application/json"})
+        assert r.status_code == 422, boxes[:1]
+    r = c.put("/api/images/0/boxes", json={"boxes": [], "seconds": -3})
+    assert r.status_code == 422
+    huge = {"boxes": [[0, 0, 5, 5]] * 100_000, "seconds": 1}
+    assert c.put("/api/images/0/boxes", json=huge).status_code == 413
+    assert out.read_bytes() == before  # no rejected request changed the saved boxes
+    assert c.get("/api/images/0").json()["boxes"] == [[5.0, 6.0, 20.0, 30.0]]
+    assert c.get("/api/state").json()["out"] == out.name  # no absolute path shown
+
+
+def test_only_the_bound_host_names_are_answered(setup: tuple[Path, Path]) -> None:
+    image_dir, out = setup
+    app = create_app(AnnotationSession(image_dir, out), teacher="box", hosts=["127.0.0.1"])
+    assert TestClient(app, base_url="http://127.0.0.1:8765").get("/api/state").status_code == 200
+    evil = TestClient(app, base_url="http://evil.example:8765")  # a rebinding page's Host
+    assert evil.put("/api/images/0/boxes", json={"boxes": []}).status_code == 400
+    assert not out.exists()
+
+
 def test_save_boxes_writes_coco(setup: tuple[Path, Path]) -> None:
     image_dir, out = setup
     c = client(image_dir, out)
@@ -174,8 +210,16 @@ def test_command_needs_token_off_loopback(
     for host, needs in (("0.0.0.0", True), ("127.0.0.1", False)):
         args = argparse_ns(image_dir, out, host)
         assert cmd.run(args) == 0
-        status = TestClient(seen["app"]).get("/api/state").status_code  # type: ignore[arg-type]
+        browser = TestClient(seen["app"], base_url=f"http://{host}:8765")  # type: ignore[arg-type]
+        status = browser.get("/api/state").status_code
         assert status == (403 if needs else 200), host
+    # an empty token would switch authentication off: refused, whatever the host
+    from boxpromptiml.errors import ConfigError
+
+    args = argparse_ns(image_dir, out, "0.0.0.0")
+    args.token = ""  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="--token must not be empty"):
+        cmd.run(args)  # type: ignore[arg-type]
 
 
 def argparse_ns(image_dir: Path, out: Path, host: str) -> object:

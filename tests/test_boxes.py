@@ -145,6 +145,14 @@ def test_coco_categories_and_malformed(tmp_path: Path) -> None:
     (tmp_path / "n.json").write_text("[]")
     with pytest.raises(DataError, match="not a COCO file"):
         read_coco(tmp_path / "n.json")
+    for cats in (["manipulated"], {"1": "manipulated"}):
+        (tmp_path / "c.json").write_text(json.dumps({**data, "categories": cats}))
+        with pytest.raises(DataError, match=r"c\.json: 'categories' must be a list of objects"):
+            read_coco(tmp_path / "c.json")
+    one = {**data, "categories": [], "annotations": [{"id": 1, "image_id": 1, "bbox": "5555"}]}
+    (tmp_path / "s.json").write_text(json.dumps(one))
+    with pytest.raises(DataError, match=r"annotations\[0\] .*bbox is str"):
+        read_coco(tmp_path / "s.json")
 
 
 def test_boxes_to_mask() -> None:

@@ -182,6 +182,14 @@ def test_cli_boxes(small_dataset: Path, tmp_path: Path, capsys: pytest.CaptureFi
     data = json.loads(out.read_text())
     assert len(data["images"]) == 3 and len(data["annotations"]) == 3
     assert data["annotations"][0]["bbox"] == [10.0, 5.0, 20.0, 15.0]
+    # an existing box file (perhaps hand-made) is never replaced without --force
+    out.write_text("{}")
+    assert main(["boxes", str(small_dataset), "-o", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_text() == "{}"
+    assert main(["boxes", str(small_dataset), "-o", str(out), "--force"]) == 0
+    assert json.loads(out.read_text())["annotations"]
+    assert main(["boxes", str(small_dataset), "-o", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
 
 
 def test_coverage_gt_as_prediction(

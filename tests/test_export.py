@@ -201,6 +201,18 @@ def test_export_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
         quantize_onnx(tmp_path / "missing.onnx", calibration=None, method="dynamic")
 
 
+def test_a_rejected_export_leaves_the_previous_file(
+    exported: tuple[Path, Path], tmp_path: Path
+) -> None:
+    ckpt, _ = exported
+    dest = tmp_path / "m.onnx"
+    dest.write_bytes(b"the user's earlier export")
+    with pytest.raises(CheckpointError, match="not faithful"):
+        export_onnx(ckpt, dest, atol=-1.0)  # no difference can pass: always rejected
+    assert dest.read_bytes() == b"the user's earlier export"
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary left behind
+
+
 def test_tf_same_padding_is_folded_into_the_convs(tmp_path: Path) -> None:
     """EfficientNet-Lite0's TensorFlow-style padding traces as run-time Pad nodes; export
     folds them into the convs (asymmetric pads), and the result is exactly the same."""

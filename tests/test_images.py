@@ -120,3 +120,26 @@ def test_decompression_bomb_guard(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 10000 px > 2x limit -> error
     with pytest.raises(DataError, match="decompression-bomb"):
         load_image(p)
+
+
+def test_decompression_bomb_in_size_checks_and_bad_pixel_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from boxpromptiml.data.images import image_size
+    from boxpromptiml.data.sources import find_size_mismatches, load_dataset
+    from boxpromptiml.errors import ConfigError
+
+    for sub in ("Tp", "Gt"):
+        (tmp_path / sub).mkdir()
+        Image.fromarray(np.zeros((100, 100), np.uint8)).save(tmp_path / sub / "a.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    with pytest.raises(DataError, match=r"a\.png: image is larger than .*decompression-bomb"):
+        image_size(tmp_path / "Tp" / "a.png")
+    # the size scan skips what it cannot open: the loader reports it, with its reason
+    assert find_size_mismatches(load_dataset(tmp_path)) == []
+    for bad in ("abc", "-1", "0"):
+        monkeypatch.setenv("BOXPROMPT_MAX_PIXELS", bad)
+        with pytest.raises(ConfigError, match="BOXPROMPT_MAX_PIXELS"):
+            load_image(tmp_path / "Tp" / "a.png")
+    monkeypatch.setenv("BOXPROMPT_MAX_PIXELS", "1000000")
+    assert load_image(tmp_path / "Tp" / "a.png").shape == (100, 100, 3)

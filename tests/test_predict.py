@@ -449,6 +449,10 @@ def test_bad_image_inputs(loc: Localizer, tmp_path: Path) -> None:
             "not a boxpromptiml student checkpoint",
         ),
         (["predict", "{img}", "--model", "{ckpt}", "--threshold", "2"], "threshold"),
+        (["predict", "{img}", "--model", "{ckpt}", "--threads", "-1"], "threads must be"),
+        (["predict", "{img}", "--model", "{ckpt}", "--device", "foo"], "unknown device 'foo'"),
+        (["predict", "{img}", "--model", "{ckpt}", "--tile", "--max-side", "4"], "max_side"),
+        (["predict", "{img}", "--out", "{img}", "--model", "{ckpt}"], "is a file"),
     ],
 )
 def test_cli_errors_are_one_line(

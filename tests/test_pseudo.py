@@ -126,6 +126,21 @@ def test_other_teacher_in_the_same_folder_is_refused(tmp_path: Path) -> None:
     assert res.labelled == ["im0"]
 
 
+def test_output_folders_holding_inputs_are_refused(tmp_path: Path) -> None:
+    from boxpromptiml.data.sources import load_dataset
+
+    root, boxes = make_dataset(tmp_path / "ds", n=2, authentic=0)
+    before = {p: p.read_bytes() for p in (root / "Gt").iterdir()}
+    with pytest.raises(ConfigError, match="holds the input images"):
+        pseudo_label(root / "Tp", boxes, root / "Tp", "box", progress=False)
+    with pytest.raises(ConfigError, match="holds the ground-truth masks"):
+        pseudo_label(root / "Tp", boxes, root / "Gt", "box", progress=False, gt=load_dataset(root))
+    assert {p: p.read_bytes() for p in (root / "Gt").iterdir()} == before
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DataError, match="is a file, not a folder"):
+        pseudo_label(root / "Tp", boxes, tmp_path / "afile", "box", progress=False)
+
+
 def test_corrupt_missing_and_unboxed_images(tmp_path: Path) -> None:
     root, _ = make_dataset(tmp_path / "ds", n=3, authentic=0)
     (root / "Tp" / "im1.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")

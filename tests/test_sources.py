@@ -120,6 +120,10 @@ def test_resolve_images(tmp_path: Path, small_dataset: Path) -> None:
     lst = tmp_path / "list.txt"
     lst.write_text(f"# comment\n{tp / 'img0.png'}\n\n{tp / 'img2.png'}\n")
     assert len(resolve_images(lst)) == 2
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes("photos/caf\xe9.jpg\n".encode("latin-1"))
+    with pytest.raises(DataError, match=r"latin\.txt: a list file must be UTF-8"):
+        resolve_images(latin)
     with pytest.raises(DataError, match="glob matches no images"):
         resolve_images(str(tmp_path / "*.nope"))
     empty = tmp_path / "empty"

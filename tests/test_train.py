@@ -194,6 +194,17 @@ def test_outputs_of_a_run(tmp_path: Path) -> None:
         torch.testing.assert_close(model(x), result.model(x))
 
 
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_bad_training_image_is_skipped_and_listed(tmp_path: Path, workers: int) -> None:
+    cfg = _tiny_config(tmp_path, epochs=1, val=[], workers=workers)
+    bad = cfg.train[2].image
+    bad.write_bytes(b"not an image at all")
+    result = fit(cfg)
+    assert result.steps == 3 and len(result.skipped) == 1 and bad.name in result.skipped[0]
+    listed = (cfg.out_dir / "skipped.txt").read_text()
+    assert bad.name in listed and "not a readable image" in listed
+
+
 def test_init_from_starts_from_a_trained_student(tmp_path: Path) -> None:
     """Fine-tuning: the second run starts at the first run's weights (all of them), and a
     checkpoint of another architecture is refused with a message naming the file."""

@@ -389,28 +389,27 @@ def export_student(
         )
         if fold_pads:
             fold_static_pads(tmp)
+        report = ExportReport(onnx=dest, input_size=size, opset=opset)
+        if verify:  # on the new file, before it replaces anything at dest
+            images = _sample_images(verify_images, size, verify_batch)
+            batch = images_to_batch(images)
+            with torch.inference_mode():
+                ref = torch.sigmoid(model(torch.from_numpy(batch)))[:, 0].numpy()
+            got = _ort_probs(tmp, batch)
+            diff = float(np.max(np.abs(got - ref)))
+            report.max_abs_diff, report.verify_batch = diff, len(images)
+            if not diff <= atol:
+                raise CheckpointError(
+                    f"{dest}: ONNX output differs from PyTorch by {diff:.3g} (> {atol:g}) on "
+                    f"{len(images)} images; the export is not faithful (nothing was written)"
+                )
         os.replace(tmp, dest)
         _default_mode(dest)
     except Exception as exc:
         tmp.unlink(missing_ok=True)
-        if isinstance(exc, CheckpointError | ConfigError):
+        if isinstance(exc, CheckpointError | ConfigError | DataError):
             raise
         raise CheckpointError(f"{source or dest}: ONNX export failed: {_one_line(exc)}") from exc
-
-    report = ExportReport(onnx=dest, input_size=size, opset=opset)
-    if verify:
-        images = _sample_images(verify_images, size, verify_batch)
-        batch = images_to_batch(images)
-        with torch.inference_mode():
-            ref = torch.sigmoid(model(torch.from_numpy(batch)))[:, 0].numpy()
-        got = _ort_probs(dest, batch)
-        diff = float(np.max(np.abs(got - ref)))
-        report.max_abs_diff, report.verify_batch = diff, len(images)
-        if not diff <= atol:
-            raise CheckpointError(
-                f"{dest}: ONNX output differs from PyTorch by {diff:.3g} (> {atol:g}) on "
-                f"{len(images)} images; the export is not faithful"
-            )
     return report
 
 

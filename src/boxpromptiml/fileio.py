@@ -57,3 +57,16 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 def atomic_write_json(path: str | os.PathLike[str], obj: Any, indent: int | None = 2) -> Path:
     """Serialise ``obj`` as JSON and write it to ``path`` atomically."""
     return atomic_write_text(path, json.dumps(obj, indent=indent, ensure_ascii=False) + "\n")
+
+
+def output_dir(path: str | os.PathLike[str], what: str = "output folder") -> Path:
+    """Create the folder ``path`` (and its parents) and return it; a clear
+    :class:`~boxpromptiml.errors.DataError` when it, or a parent, is an existing file."""
+    from boxpromptiml.errors import DataError
+
+    out = Path(path)
+    for p in (out, *out.parents):
+        if p.exists() and not p.is_dir():
+            raise DataError(f"{p}: is a file, not a folder (the {what} {out})")
+    out.mkdir(parents=True, exist_ok=True)
+    return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import io
+import math
 import threading
 from collections import OrderedDict
 from pathlib import Path
@@ -26,9 +27,10 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from PIL import Image
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, field_validator
 
 from boxpromptiml.annotate.session import AnnotationSession
 from boxpromptiml.data.boxes import clip_boxes
@@ -41,17 +43,46 @@ OVERLAY_RGB = (255, 40, 40)
 OVERLAY_ALPHA = 0.55  # alpha of a probability-1 pixel
 
 
-class BoxesBody(BaseModel):
-    """Body of a box update: XYXY boxes in original pixels and seconds spent since the last."""
+#: most boxes one image may hold, and largest request body (bytes) the app reads
+MAX_BOXES = 500
+MAX_BODY = 256 * 1024
 
-    boxes: list[list[float]] = []
+
+def _finite_seconds(v: float) -> float:
+    if not math.isfinite(v) or v < 0:
+        raise ValueError("seconds must be a finite number >= 0")
+    return v
+
+
+class BoxesBody(BaseModel):
+    """Body of a box update: XYXY boxes in original pixels and seconds spent since the last.
+
+    Validated before anything changes: at most :data:`MAX_BOXES` boxes, each four finite
+    numbers with ``x2 > x1`` and ``y2 > y1`` (the session then clips them to the image).
+    """
+
+    boxes: list[list[float]] = Field(default_factory=list, max_length=MAX_BOXES)
     seconds: float = 0.0
+
+    @field_validator("boxes")
+    @classmethod
+    def _boxes_are_xyxy(cls, boxes: list[list[float]]) -> list[list[float]]:
+        for i, b in enumerate(boxes):
+            if len(b) != 4 or not all(math.isfinite(v) for v in b):
+                raise ValueError(f"box {i} must be four finite numbers [x1, y1, x2, y2]")
+            if not (b[2] > b[0] and b[3] > b[1]):
+                raise ValueError(f"box {i} is empty or inverted: {b}")
+        return boxes
+
+    _seconds = field_validator("seconds")(_finite_seconds)
 
 
 class SecondsBody(BaseModel):
     """Body of an authentic marking or a time report."""
 
     seconds: float = 0.0
+
+    _seconds = field_validator("seconds")(_finite_seconds)
 
 
 class _Pixels:
@@ -87,11 +118,24 @@ def overlay_png(prob: np.ndarray) -> bytes:
 
 
 def create_app(
-    session: AnnotationSession, teacher: str = "ensemble", token: str | None = None
+    session: AnnotationSession,
+    teacher: str = "ensemble",
+    token: str | None = None,
+    hosts: list[str] | None = None,
 ) -> FastAPI:
     """The web application over ``session``; the teacher named ``teacher`` is built on
-    first use (call ``app.state.warm_teacher()`` to build it ahead)."""
+    first use (call ``app.state.warm_teacher()`` to build it ahead).
+
+    ``token``: required on every request (query ``token=`` or header ``X-Token``) when
+    given. ``hosts``: the host names the server answers to (Starlette's
+    ``TrustedHostMiddleware``): a page of another origin whose name resolves to this
+    machine (DNS rebinding) is refused. Bodies over :data:`MAX_BODY` bytes are refused.
+    """
     app = FastAPI(title="boxprompt annotate", docs_url=None, redoc_url=None, openapi_url=None)
+    if hosts:
+        from starlette.middleware.trustedhost import TrustedHostMiddleware
+
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(hosts))
     pixels = _Pixels()
     teacher_lock = threading.Lock()
     built: dict[str, Any] = {}
@@ -106,8 +150,20 @@ def create_app(
 
     app.state.warm_teacher = get_teacher
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        # one line per problem, without echoing the input (NaN is not valid JSON)
+        detail = "; ".join(
+            f"{'.'.join(str(x) for x in e.get('loc', ())[1:]) or 'body'}: {e.get('msg', '')}"
+            for e in exc.errors()
+        )
+        return JSONResponse({"detail": detail}, status_code=422)
+
     @app.middleware("http")
     async def check_token(request: Request, call_next: Any) -> Any:
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+            return JSONResponse({"detail": "request body too large"}, status_code=413)
         if token is not None:
             given = request.query_params.get("token") or request.headers.get("x-token") or ""
             if not hmac.compare_digest(given.encode(), token.encode()):
@@ -139,7 +195,7 @@ def create_app(
     def api_state() -> dict[str, Any]:
         return {
             "teacher": teacher,
-            "out": str(session.out),
+            "out": session.out.name,  # the file name only: no path of this machine
             "progress": session.progress(),
             "images": [s.summary(i) for i, s in enumerate(session.images)],
         }

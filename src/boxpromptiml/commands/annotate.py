@@ -59,9 +59,19 @@ def run(args: argparse.Namespace) -> int:
     split_name(args.teacher)  # fail early on an unknown teacher name
     session = AnnotationSession(args.image_dir, args.out)
     token = args.token
+    if token is not None and not token.strip():
+        raise ConfigError("--token must not be empty (it would switch off authentication)")
     if token is None and args.host not in LOOPBACK:
         token = secrets.token_urlsafe(16)
-    app = create_app(session, teacher=args.teacher, token=token)
+    # answer only to the names this server is reached by (no DNS rebinding)
+    hosts = (
+        sorted({args.host, "localhost", "127.0.0.1", "[::1]", "::1"})
+        if args.host in LOOPBACK
+        else [args.host]
+    )
+    if args.host in ("0.0.0.0", "::"):
+        hosts = ["*"]  # every interface: the token is the protection there
+    app = create_app(session, teacher=args.teacher, token=token, hosts=hosts)
     print(f"building teacher '{args.teacher}' ...", flush=True)
     app.state.warm_teacher()
 

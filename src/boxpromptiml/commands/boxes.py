@@ -17,6 +17,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_dataset_arguments(p, many=False)
     p.add_argument("--out", "-o", required=True, help="COCO JSON file to write")
     p.add_argument(
+        "--force",
+        action="store_true",
+        help="replace --out when it exists (it may hold hand-drawn boxes: refused by default)",
+    )
+    p.add_argument(
         "--margin",
         type=float,
         default=0.10,
@@ -44,8 +49,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from boxpromptiml.data.annotator import AnnotatorConfig, annotate_dataset
     from boxpromptiml.data.boxes import write_coco
+    from boxpromptiml.errors import ConfigError
+
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"{out}: --out is a folder; give the COCO JSON file to write")
+    if out.exists() and not args.force:
+        raise ConfigError(
+            f"{out}: already exists (it may hold hand-drawn boxes); pass --force to replace "
+            "it, or write beside it"
+        )
 
     config = AnnotatorConfig(
         margin=args.margin,
@@ -58,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     box_file = annotate_dataset(
         ds, config, on_size_mismatch=args.on_size_mismatch, invert_masks=args.invert_masks
     )
-    path = write_coco(args.out, box_file)
+    path = write_coco(out, box_file)
     n_boxes = sum(len(im.boxes) for im in box_file)
     n_auth = sum(im.authentic for im in box_file)
     print(f"{path}: {n_boxes} boxes on {len(box_file)} images ({n_auth} authentic)")

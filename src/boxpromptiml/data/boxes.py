@@ -155,8 +155,13 @@ def read_coco(path: PathLike, *, category: str | None = None, strict: bool = Fal
     anns = data.get("annotations", [])
     if not isinstance(anns, list):
         raise DataError(f"{p}: 'annotations' must be a list")
+    cats = data.get("categories") or []
+    if not isinstance(cats, list) or not all(isinstance(c, dict) for c in cats):
+        raise DataError(
+            f'{p}: \'categories\' must be a list of objects like {{"id": 1, "name": "manipulated"}}'
+        )
     try:
-        cat_ids = _pick_category(list(data.get("categories") or []), p, category)
+        cat_ids = _pick_category(cats, p, category)
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{p}: malformed 'categories' ({exc})") from exc
 
@@ -190,6 +195,8 @@ def read_coco(path: PathLike, *, category: str | None = None, strict: bool = Fal
     for j, ann in enumerate(anns):
         try:
             iid = int(ann["image_id"])
+            if not isinstance(ann["bbox"], list | tuple):
+                raise TypeError(f"bbox is {type(ann['bbox']).__name__}, not a list")
             bbox = [float(v) for v in ann["bbox"]]
             cid = int(ann.get("category_id", -1))
         except (KeyError, TypeError, ValueError) as exc:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from boxpromptiml.errors import DataError
+from boxpromptiml.errors import ConfigError, DataError
 from boxpromptiml.fileio import atomic_write
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
@@ -34,6 +34,7 @@ def _open(path: PathLike, what: str) -> Image.Image:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: {what} not found")
+    _apply_pixel_limit()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -53,12 +54,20 @@ def _open(path: PathLike, what: str) -> Image.Image:
 
 
 def _apply_pixel_limit() -> None:
+    """Raise Pillow's decompression-bomb limit to ``BOXPROMPT_MAX_PIXELS`` when it is set
+    (checked on every read, so that a bad value is one clear error, not an import crash)."""
     env = os.environ.get("BOXPROMPT_MAX_PIXELS")
-    if env:
-        Image.MAX_IMAGE_PIXELS = int(env)
-
-
-_apply_pixel_limit()
+    if not env:
+        return
+    try:
+        value = int(env)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(
+            f"BOXPROMPT_MAX_PIXELS={env!r}: expected a positive whole number of pixels"
+        )
+    Image.MAX_IMAGE_PIXELS = value
 
 
 def load_image(path: PathLike) -> np.ndarray:
@@ -182,8 +191,14 @@ def _open_header(path: PathLike) -> Image.Image:
     p = Path(path)
     if not p.is_file():
         raise DataError(f"{p}: image not found")
+    _apply_pixel_limit()
     try:
         return Image.open(p)
+    except Image.DecompressionBombError as exc:
+        raise DataError(
+            f"{p}: image is larger than Pillow's decompression-bomb limit "
+            f"({Image.MAX_IMAGE_PIXELS} pixels); if you trust the file, set BOXPROMPT_MAX_PIXELS"
+        ) from exc
     except UnidentifiedImageError as exc:
         raise DataError(f"{p}: not a readable image") from exc
     except OSError as exc:

@@ -296,7 +296,15 @@ def resolve_images(source: PathLike | Sequence[PathLike]) -> list[Path]:
             raise DataError(f"{p}: folder holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         return paths
     if p.is_file() and p.suffix.lower() == ".txt":
-        lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
+        try:
+            lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
+        except UnicodeDecodeError as exc:
+            raise DataError(
+                f"{p}: a list file must be UTF-8 text, one path per line (byte {exc.start} "
+                "is not UTF-8)"
+            ) from exc
+        except OSError as exc:
+            raise DataError(f"{p}: cannot read the list file ({exc.strerror})") from exc
         entries = [ln for ln in lines if ln and not ln.startswith("#")]
         if not entries:
             raise DataError(f"{p}: list file is empty")
@@ -371,8 +379,8 @@ def find_size_mismatches(dataset: Dataset) -> list[str]:
             ih, iw = image_size(s.image)
             with Image.open(s.mask) as m:
                 mw, mh = m.size
-        except (DataError, OSError):
-            continue
+        except (DataError, OSError, Image.DecompressionBombError):
+            continue  # unreadable here: reported, with its reason, where it is loaded
         if (ih, iw) != (mh, mw):
             out.append(f"{s.name} (image {iw}x{ih}, mask {mw}x{mh})")
     return out

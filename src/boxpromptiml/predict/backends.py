@@ -64,13 +64,23 @@ class Backend(Protocol):
 
 def resolve_torch_device(device: str) -> str:
     """``"auto"`` → ``"cuda"`` when available, else ``"cpu"``; other values pass through."""
+    import re
+
     import torch
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    if not re.fullmatch(r"cpu|cuda(:\d+)?|mps", device):
+        raise ConfigError(f"unknown device {device!r}: give auto, cpu, mps or cuda[:index]")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device {device!r} requested but CUDA is not available")
     return device
+
+
+def check_threads(threads: int | None) -> None:
+    """Raise :class:`ConfigError` unless ``threads`` is ``None`` or a positive integer."""
+    if threads is not None and (isinstance(threads, bool) or int(threads) < 1):
+        raise ConfigError(f"threads must be a positive integer (or unset), got {threads!r}")
 
 
 class TorchBackend:
@@ -229,6 +239,7 @@ def load_backend(path: PathLike, device: str = "auto", threads: int | None = Non
     """A backend for a checkpoint (``.pt``/``.pth``/``.ckpt``, PyTorch) or an ``.onnx`` file
     (ONNX Runtime, no torch needed)."""
     p = Path(path)
+    check_threads(threads)
     if p.suffix.lower() == ".onnx":
         return OnnxBackend(p, device=device, threads=threads)
     if not p.exists():

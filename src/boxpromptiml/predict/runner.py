@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from boxpromptiml.fileio import atomic_write_json, atomic_write_text
+from boxpromptiml.fileio import atomic_write_json, atomic_write_text, output_dir
 from boxpromptiml.predict.localizer import Localizer, Skipped, _unique_names
 from boxpromptiml.predict.result import Prediction
 
@@ -115,8 +115,7 @@ def predict_to_folder(
 
     from boxpromptiml.data.sources import resolve_images
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out_dir, "prediction folder")
     paths = resolve_images(source)
     names = _unique_names(paths)
     bs = localizer.batch_size

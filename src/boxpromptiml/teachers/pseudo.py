@@ -42,7 +42,7 @@ from boxpromptiml.data.boxes import BoxFile, ImageBoxes, read_coco
 from boxpromptiml.data.images import image_size, load_image, save_png
 from boxpromptiml.data.sources import Dataset, images_dataset
 from boxpromptiml.errors import ConfigError, DataError
-from boxpromptiml.fileio import atomic_write_json
+from boxpromptiml.fileio import atomic_write_json, output_dir
 from boxpromptiml.teachers.base import Teacher
 from boxpromptiml.teachers.quality import QualityReport, pseudo_quality
 from boxpromptiml.teachers.registry import DEFAULT_TEACHER, build_teacher
@@ -305,6 +305,18 @@ def _teacher_spec(
     return None, teacher, dict(options or {})
 
 
+def _refuse_input_folders(out: Path, tasks: Sequence[Task], gt: Dataset | None) -> None:
+    """Refuse an output folder that holds input images or ground-truth masks: the
+    pseudo-masks (``<stem>.png``) would replace them without a word."""
+    target = out.resolve()
+    inputs = {t.image.resolve().parent for t in tasks}
+    masks = {s.mask.resolve().parent for s in (gt or []) if s.mask is not None}
+    if target in inputs:
+        raise ConfigError(f"{out}: the output folder holds the input images; choose another")
+    if target in masks:
+        raise ConfigError(f"{out}: the output folder holds the ground-truth masks; choose another")
+
+
 def pseudo_label(
     images: PathLike | Sequence[PathLike] | Dataset,
     box_file: PathLike | BoxFile,
@@ -353,6 +365,7 @@ def pseudo_label(
         )
     out = Path(out_dir)
     tasks, missing, unboxed = plan(images, box_file, out)
+    _refuse_input_folders(out, tasks, gt)
     if built is None and workers == 1:
         built = build_teacher(name, **options)
     info = built.info.to_dict() if built is not None else _probe_info(name, options)
@@ -363,7 +376,7 @@ def pseudo_label(
         "created_by": f"boxpromptiml {__version__}",
         "box_file": str(box_file) if not isinstance(box_file, BoxFile) else "(in memory)",
     }
-    out.mkdir(parents=True, exist_ok=True)
+    output_dir(out, "pseudo-mask folder")
     _remove_stale_temporaries(out, [t.stem for t in tasks])
     manifest = _Manifest(out / MANIFEST, header, overwrite)
     manifest.data["missing"], manifest.data["unboxed"] = missing, unboxed

@@ -117,7 +117,8 @@ class TrainDataset(Dataset[dict[str, Any]]):
     ``(1, S, S)`` float32 in ``[0, 1]``, ``name`` str. Targets are read with
     :func:`~boxpromptiml.data.images.load_map` (soft pseudo-masks, ``supervision="pseudo"``)
     or :func:`~boxpromptiml.data.images.load_mask` (binary, ``"gt"``); a sample without
-    a target path gets an all-zero target (authentic image).
+    a target path gets an all-zero target (authentic image). A sample that cannot be read
+    is replaced by the next one that can, and its reason returned in ``skipped``.
     """
 
     def __init__(
@@ -157,7 +158,18 @@ class TrainDataset(Dataset[dict[str, Any]]):
 
     def __getitem__(self, item: tuple[int, int]) -> dict[str, Any]:
         index, seed = item
-        image, target = self.load(index)
+        # an unreadable sample is replaced by the next readable one (deterministic) and
+        # reported in "skipped" (newline-separated reasons; the loop lists them)
+        bad: list[str] = []
+        for _ in range(len(self.samples)):
+            try:
+                image, target = self.load(index)
+                break
+            except DataError as exc:
+                bad.append(str(exc))
+                index = (index + 1) % len(self.samples)
+        else:
+            raise DataError("no training sample can be read: " + "; ".join(bad[:3]))
         if self.augment is not None:
             self.augment.set_random_seed(seed)
             out = self.augment(image=image, mask=target)
@@ -174,6 +186,7 @@ class TrainDataset(Dataset[dict[str, Any]]):
             "image": image_to_tensor(image),
             "target": target_t,
             "name": self.samples[index].name,
+            "skipped": "\n".join(bad),
         }
 
 

@@ -110,6 +110,8 @@ class TrainResult:
     steps: int
     history: list[dict[str, float]] = field(default_factory=list)
     model: Student | None = None
+    #: reasons of the training samples that could not be read (replaced by others)
+    skipped: list[str] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------- engine
@@ -449,6 +451,7 @@ def _fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None)
         )
 
     # ---- the epochs
+    skipped: set[str] = set()
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         batches = epoch_batches(len(train_ds), cfg.batch_size, epoch, cfg.seed, rank, world)
@@ -474,6 +477,11 @@ def _fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None)
             dynamic_ncols=True,
         )
         for batch in loader:
+            for reasons in batch.get("skipped", []):
+                for reason in filter(None, str(reasons).split("\n")):
+                    if reason not in skipped:
+                        skipped.add(reason)
+                        log.warning("skipped a training sample: %s", reason)
             x = batch["image"].to(fabric.device, non_blocking=True)
             y = batch["target"].to(fabric.device, non_blocking=True)
             logits = fmodel(x)  # autocast to the chosen precision happens inside Fabric
@@ -581,6 +589,12 @@ def _fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None)
 
     if writer is not None:
         writer.close()
+    if skipped and is_main:
+        atomic_write_text(out_dir / "skipped.txt", "".join(f"{r}\n" for r in sorted(skipped)))
+        log.warning(
+            "%d training sample(s) could not be read and were replaced by others; listed in %s",
+            len(skipped), out_dir / "skipped.txt",
+        )  # fmt: skip
     fabric.barrier()
     final = inference_model()
     final.eval()
@@ -594,6 +608,7 @@ def _fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None)
         steps=step,
         history=history,
         model=final,
+        skipped=sorted(skipped),
     )
 
 
