@@ -222,6 +222,23 @@ def test_command_needs_token_off_loopback(
         cmd.run(args)  # type: ignore[arg-type]
 
 
+def test_a_second_server_on_one_box_file_is_refused(
+    setup: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+    from filelock import FileLock
+
+    from boxpromptiml.commands import annotate as cmd
+    from boxpromptiml.errors import ConfigError
+
+    image_dir, out = setup
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self, sockets: [s.close() for s in sockets])
+    held = FileLock(f"{out.resolve()}.lock")
+    with held, pytest.raises(ConfigError, match="another 'boxprompt annotate' is saving"):
+        cmd.run(argparse_ns(image_dir, out, "127.0.0.1"))  # type: ignore[arg-type]
+    assert cmd.run(argparse_ns(image_dir, out, "127.0.0.1")) == 0  # type: ignore[arg-type]
+
+
 def argparse_ns(image_dir: Path, out: Path, host: str) -> object:
     import argparse
 

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from boxpromptiml.cli import main
-from boxpromptiml.data.boxes import BoxFile, ImageBoxes, write_coco
+from boxpromptiml.data.boxes import BoxFile, ImageBoxes, read_coco, write_coco
 from boxpromptiml.data.images import load_map
 from boxpromptiml.data.sources import load_dataset
 from boxpromptiml.errors import ConfigError, DataError
@@ -112,6 +112,12 @@ def test_resume_after_a_killed_run(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert res.labelled == ["im0"] and len(res.resumed) == 3
     res = pseudo_label(root / "Tp", boxes, out, "grabcut", progress=False)
     assert res.labelled == [] and len(res.resumed) == 4
+    # a box moved in the box file: that image is labelled again, the others are kept
+    bf = read_coco(boxes)
+    bf.images[1].boxes = bf.images[1].boxes + 2.0
+    moved = write_coco(tmp_path / "moved.json", bf)
+    res = pseudo_label(root / "Tp", moved, out, "grabcut", progress=False)
+    assert res.labelled == [bf.images[1].file_name.split(".")[0]] and len(res.resumed) == 3
 
 
 def test_other_teacher_in_the_same_folder_is_refused(tmp_path: Path) -> None:

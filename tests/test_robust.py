@@ -35,6 +35,19 @@ def brightness_predictor(images: list[np.ndarray], sample: Sample) -> list[np.nd
     return [np.clip((im.mean(axis=2) - 40) / 180, 0, 1).astype(np.float32) for im in images]
 
 
+def test_size_mismatch_policy(bright_squares: Path) -> None:
+    from boxpromptiml.data.sources import SizeMismatchError
+
+    Image.fromarray(np.zeros((10, 10), np.uint8)).save(bright_squares / "Gt" / "s0.png")
+    ds = load_dataset(bright_squares)
+    with pytest.raises(SizeMismatchError, match="s0"):
+        robustness_sweep(brightness_predictor, [ds], {"jpeg": [95]}, on_size_mismatch="error",
+                         progress=False)  # fmt: skip
+    res = robustness_sweep(brightness_predictor, [ds], {"jpeg": [95]}, on_size_mismatch="skip",
+                           progress=False)  # fmt: skip
+    assert res.rows[0]["n"] == 3 and any("s0" in p for p in res.problems)
+
+
 def test_sweep_degrades_and_is_deterministic(bright_squares: Path, tmp_path: Path) -> None:
     ds = load_dataset(bright_squares)
     sweep = {"blur": [3, 15], "noise": [3, 60], "jpeg": [95]}

@@ -58,6 +58,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port must be in 0..65535, got {args.port}")
     split_name(args.teacher)  # fail early on an unknown teacher name
     session = AnnotationSession(args.image_dir, args.out)
+    # one server per box file: a second one would overwrite the first one's boxes
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(f"{session.out}.lock")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout as exc:
+        raise ConfigError(
+            f"{session.out}: another 'boxprompt annotate' is saving to this file; stop it "
+            "first, or give another --out"
+        ) from exc
     token = args.token
     if token is not None and not token.strip():
         raise ConfigError("--token must not be empty (it would switch off authentication)")
@@ -89,5 +100,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{prog['done']} of {prog['count']} images done; saving to {session.out}")
     print(f"open {url}  (Ctrl+C to stop)", flush=True)
     config = uvicorn.Config(app, log_level="warning")
-    uvicorn.Server(config).run(sockets=[sock])
+    try:
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        lock.release()
     return 0

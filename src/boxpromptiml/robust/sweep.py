@@ -23,7 +23,13 @@ from typing import Any
 import numpy as np
 
 from boxpromptiml.data.images import load_image, resize_map
-from boxpromptiml.data.sources import Dataset, Sample, SizeMismatch, mask_or_skip
+from boxpromptiml.data.sources import (
+    Dataset,
+    Sample,
+    SizeMismatch,
+    SizeMismatchError,
+    mask_or_skip,
+)
 from boxpromptiml.errors import DataError
 from boxpromptiml.fileio import atomic_write, atomic_write_json, atomic_write_text
 from boxpromptiml.metrics import MetricAccumulator
@@ -166,7 +172,7 @@ def robustness_sweep(
                     s, image.shape[:2], on_size_mismatch, problems, invert=invert_masks
                 )
             except DataError as exc:
-                if on_size_mismatch == "error" and "differ" in str(exc):
+                if on_size_mismatch == "error" and isinstance(exc, SizeMismatchError):
                     raise
                 problems.append(f"{exc} [skipped]")
                 continue

@@ -168,6 +168,16 @@ def label_one(teacher: Teacher, task: Task, binary: bool) -> dict[str, Any]:
     return record
 
 
+def boxes_key(task: Task) -> str:
+    """sha256 of an image's boxes (rounded to 1/1000 px) and recorded size: a resumed run
+    redoes an image whose boxes changed since its pseudo-mask was made."""
+    import hashlib
+
+    boxes = [[round(float(v), 3) for v in b] for b in np.asarray(task.boxes).reshape(-1, 4)]
+    text = json.dumps({"boxes": boxes, "size": [int(v) for v in task.size_hw]})
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def _check_size(task: Task, hw: tuple[int, ...]) -> None:
     if tuple(hw) != tuple(task.size_hw):
         raise DataError(
@@ -189,6 +199,7 @@ def _save(
         "file": task.out.name,
         "image": str(task.image),
         "size": [int(hw[0]), int(hw[1])],
+        "boxes_sha256": boxes_key(task),
         **record,
         "seconds": round(seconds, 4),
     }
@@ -263,9 +274,17 @@ class _Manifest:
                     )
             self.data["images"] = dict(old.get("images", {}))
 
-    def done(self, stem: str) -> bool:
-        rec = self.data["images"].get(stem)
-        return rec is not None and (self.path.parent / rec["file"]).is_file()
+    def done(self, task: Task) -> bool:
+        """The image's pseudo-mask exists and was made from the boxes it has now."""
+        rec = self.data["images"].get(task.stem)
+        if rec is None or not (self.path.parent / rec["file"]).is_file():
+            return False
+        if "boxes_sha256" in rec:
+            return bool(rec["boxes_sha256"] == boxes_key(task))
+        # a manifest written before boxes were hashed: compare the boxes themselves
+        old = np.asarray(rec.get("boxes") or [], dtype=np.float64).reshape(-1, 4)
+        new = np.asarray(task.boxes, dtype=np.float64).reshape(-1, 4)
+        return old.shape == new.shape and bool(np.allclose(old, new, atol=1e-3))
 
     def add(self, stem: str, record: dict[str, Any] | None, error: str | None) -> None:
         if record is not None:
@@ -381,8 +400,9 @@ def pseudo_label(
     manifest = _Manifest(out / MANIFEST, header, overwrite)
     manifest.data["missing"], manifest.data["unboxed"] = missing, unboxed
     result = PseudoResult(out, manifest.path, missing=missing, unboxed=unboxed)
-    todo = [t for t in tasks if not manifest.done(t.stem)]
-    result.resumed = [t.stem for t in tasks if manifest.done(t.stem)]
+    finished = [manifest.done(t) for t in tasks]
+    todo = [t for t, f in zip(tasks, finished, strict=True) if not f]
+    result.resumed = [t.stem for t, f in zip(tasks, finished, strict=True) if f]
     t0 = time.perf_counter()
     bar = tqdm(total=len(todo), unit="img", desc=f"pseudo {name}", disable=not progress)
     try:
