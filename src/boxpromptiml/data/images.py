@@ -215,3 +215,16 @@ def save_png(path: PathLike, array: np.ndarray) -> Path:
         arr = np.clip(np.rint(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
     img = Image.fromarray(arr)
     return atomic_write(path, lambda tmp: img.save(tmp, format="PNG"))
+
+
+def cap_size(image: np.ndarray, longest: int) -> np.ndarray:
+    """Downscale ``(H, W, 3)`` uint8 (area interpolation) so that ``max(H, W) <= longest``;
+    smaller images are returned unchanged."""
+    import cv2
+
+    h, w = image.shape[:2]
+    if max(h, w) <= longest:
+        return image
+    s = longest / max(h, w)
+    size = (max(1, round(w * s)), max(1, round(h * s)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)

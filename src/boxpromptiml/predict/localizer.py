@@ -31,12 +31,12 @@ from typing import Any
 
 import numpy as np
 
+from boxpromptiml.data.images import cap_size
 from boxpromptiml.errors import ConfigError, DataError
 from boxpromptiml.metrics import IMAGE_REDUCTIONS, image_score
 from boxpromptiml.predict.backends import Backend, load_backend
 from boxpromptiml.predict.preprocess import (
     as_image,
-    cap_side,
     images_to_batch,
     resize_image,
     resize_prob,
@@ -289,7 +289,7 @@ class Localizer:
             t0 = time.perf_counter()
             full = im.shape[:2]
             if self.max_side is not None and max(full) > self.max_side:
-                im = cap_side(im, self.max_side)
+                im = cap_size(im, self.max_side)
             prob, n_windows = predict_tiled(im, self._run, s, self.overlap, self.batch_size)
             if prob.shape != full:
                 prob = resize_prob(prob, full)

@@ -116,15 +116,3 @@ def _array_to_image(arr: np.ndarray) -> np.ndarray:
             raise DataError("a float image array must hold finite values in [0, 1]")
         return np.ascontiguousarray(np.rint(a * 255.0).astype(np.uint8))
     raise DataError(f"image array must be uint8 (0-255) or float in [0, 1], got dtype {a.dtype}")
-
-
-def cap_side(image: np.ndarray, longest: int) -> np.ndarray:
-    """``(H, W, 3)`` uint8 downscaled (area interpolation) so that ``max(H, W) <= longest``;
-    smaller images are returned as they are."""
-    h, w = image.shape[:2]
-    if max(h, w) <= longest:
-        return image
-    s = longest / max(h, w)
-    return cv2.resize(
-        image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA
-    )

@@ -38,10 +38,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
-from boxpromptiml.data.images import load_image
+from boxpromptiml.data.images import cap_size, load_image
 from boxpromptiml.errors import DataError
 
 PathLike = str | os.PathLike[str]
@@ -153,17 +152,6 @@ def check_photo(photo: Photo) -> str | None:
     if min(h, w) < MIN_PHOTO_SIDE:
         return f"{photo.path}: too small ({w}x{h}; needs {MIN_PHOTO_SIDE} px on each side)"
     return None
-
-
-def cap_size(image: np.ndarray, longest: int) -> np.ndarray:
-    """Downscale ``(H, W, 3)`` uint8 (area interpolation) so that ``max(H, W) <= longest``;
-    smaller images are returned unchanged."""
-    h, w = image.shape[:2]
-    if max(h, w) <= longest:
-        return image
-    s = longest / max(h, w)
-    size = (max(1, round(w * s)), max(1, round(h * s)))
-    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 class PhotoCache:
