@@ -10,7 +10,8 @@ are reused)::
     predict/                the student's maps for the held-out test images (no box used)
     eval/                   evaluation against the test masks, and report.html
 
-Ground-truth masks of the training images are used only to *measure* the pseudo-masks
+Every stage runs through :class:`~boxpromptiml.pipeline.Pipeline` (records in
+``stages/``). Ground-truth masks of the training images are used only to *measure* the pseudo-masks
 (reported), never to train.
 """
 
@@ -88,21 +89,21 @@ def _split_photos(photos: PathLike | None) -> tuple[list[Any], list[Any]]:
 
 
 def run_demo(config: DemoConfig) -> DemoResult:
-    """Run every stage (see the module docstring) and return the headline results."""
+    """Run every stage (see the module docstring) through the pipeline engine and return
+    the headline results. A rerun skips finished stages; changed training settings on a
+    finished run are refused (use another ``out_dir``)."""
     from boxpromptiml.data.sources import load_dataset
-    from boxpromptiml.evaluate import evaluate
-    from boxpromptiml.predict import Localizer, predict_to_folder
+    from boxpromptiml.pipeline import Pipeline
     from boxpromptiml.report import build_report
     from boxpromptiml.report.extra import history_html
     from boxpromptiml.student.build import resolve_student_args
     from boxpromptiml.student.weights import resolve_pretrained
-    from boxpromptiml.synth import make_dataset
-    from boxpromptiml.teachers.pseudo import pseudo_label
-    from boxpromptiml.teachers.quality import pseudo_quality
-    from boxpromptiml.train import TrainConfig, fit, paired_samples
+    from boxpromptiml.synth import SynthConfig
+    from boxpromptiml.train import TrainConfig
 
     out = Path(config.out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    pipe = Pipeline(out, progress=config.progress, tag="demo")
     seconds: dict[str, float] = {}
 
     def stage(name: str) -> float:
@@ -111,69 +112,79 @@ def run_demo(config: DemoConfig) -> DemoResult:
 
     t = stage("1/6 synthetic forgeries from embedded photos (train and test photos disjoint)")
     train_photos, test_photos = _split_photos(config.photos)
-    train_root = make_dataset(
-        train_photos, out / "data" / "train", n=config.n_train, seed=config.seed,
-        size=config.size, authentic=0, workers=config.workers, progress=config.progress,
-    )  # fmt: skip
-    test_root = make_dataset(
-        test_photos, out / "data" / "test", n=config.n_test, seed=config.seed + 1,
-        size=config.size, authentic=config.n_test_authentic, workers=config.workers,
-        progress=config.progress,
-    )  # fmt: skip
+    train_root = pipe.synth(
+        "train",
+        train_photos,
+        SynthConfig(n=config.n_train, seed=config.seed, size=config.size, authentic=0),
+        workers=config.workers,
+    )
+    test_root = pipe.synth(
+        "test",
+        test_photos,
+        SynthConfig(
+            n=config.n_test,
+            seed=config.seed + 1,
+            size=config.size,
+            authentic=config.n_test_authentic,
+        ),
+        workers=config.workers,
+    )
     seconds["synth"] = time.perf_counter() - t
 
     t = stage(f"2/6 pseudo-masks from the boxes with the '{config.teacher}' teacher")
     train_ds = load_dataset(train_root)
-    pseudo = pseudo_label(
-        train_ds, train_root / "boxes.json", out / "pseudo", config.teacher,
-        workers=config.workers, progress=config.progress,
-    )  # fmt: skip
-    quality = pseudo_quality(out / "pseudo", train_ds)
+    pseudo = pipe.pseudo(
+        "train",
+        train_ds,
+        train_root / "boxes.json",
+        teacher=config.teacher,
+        workers=config.workers,
+        folder=out / "pseudo",
+        on_size_mismatch="error",
+    )
+    pseudo_iou = float(pseudo.summary["pseudo_iou"] or 0.0)
     seconds["pseudo"] = time.perf_counter() - t
-    print(f"[demo]     pseudo-mask IoU against the (unused) training masks: {quality.mean_iou:.3f}")
+    print(f"[demo]     pseudo-mask IoU against the (unused) training masks: {pseudo_iou:.3f}")
 
     t = stage(f"3/6 training the {config.model} student on pseudo-masks only")
-    pretrained = resolve_pretrained(config.pretrained, config.model)
-    train_cfg = TrainConfig(
-        train=paired_samples(train_root / "Tp", out / "pseudo"),
-        out_dir=out / "train",
-        model=resolve_student_args(config.model),
-        pretrained=pretrained,
-        epochs=config.epochs,
-        batch_size=min(config.batch_size, config.n_train),
-        input_size=config.input_size,
-        lr=config.lr,
-        dice_weight=config.dice_weight,
-        pos_weight=config.pos_weight,
-        seed=config.seed,
-        workers=0,
-        progress=config.progress,
-        tensorboard=False,
-        resume=(out / "train" / "last.pt").is_file(),
+    trained = pipe.train(
+        TrainConfig(
+            train=pseudo.samples(train_ds),
+            out_dir=out / "train",
+            model=resolve_student_args(config.model),
+            pretrained=resolve_pretrained(config.pretrained, config.model),
+            epochs=config.epochs,
+            batch_size=min(config.batch_size, config.n_train),
+            input_size=config.input_size,
+            lr=config.lr,
+            dice_weight=config.dice_weight,
+            pos_weight=config.pos_weight,
+            seed=config.seed,
+            workers=0,
+            tensorboard=False,
+        )
     )
-    trained = fit(train_cfg)
     seconds["train"] = time.perf_counter() - t
 
     t = stage("4/6 predicting the held-out test images (no boxes, no teacher)")
-    localizer = Localizer.from_checkpoint(trained.last, device="auto")
     test_images = [test_root / "Tp"] + ([test_root / "Au"] if (test_root / "Au").is_dir() else [])
-    predict_to_folder(
-        localizer, test_images, out / "predict", save_overlay=False, save_json=False,
-        progress=config.progress,
-    )  # fmt: skip
+    predicted = pipe.predict(
+        "test", test_images, trained, settings={"device": "auto"}, folder=out / "predict"
+    )
     seconds["predict"] = time.perf_counter() - t
 
     t = stage("5/6 evaluating against the test masks")
     test_ds = load_dataset(test_root, name="synthetic-test")
-    result = evaluate([test_ds], [out / "predict" / "maps"], progress=config.progress)
-    result.save(out / "eval")
-    print(result.table(), end="")
+    evaluated = pipe.evaluate("test", test_ds, predicted, folder=out / "eval")
+    print(evaluated.table, end="")
     seconds["evaluate"] = time.perf_counter() - t
 
     t = stage("6/6 writing the HTML report")
+    q = pseudo.summary
     quality_rows = [
-        {"teacher": config.teacher, "images": quality.n, "mean IoU": round(quality.mean_iou, 4),
-         "mean F1": round(quality.mean("f1"), 4), "fallbacks": pseudo.fallbacks}
+        {"teacher": config.teacher, "images": q.get("quality_images"),
+         "mean IoU": round(pseudo_iou, 4), "mean F1": round(float(q["pseudo_f1"] or 0.0), 4),
+         "fallbacks": q["fallbacks"]}
     ]  # fmt: skip
     report = build_report(
         out / "eval",
@@ -184,10 +195,8 @@ def run_demo(config: DemoConfig) -> DemoResult:
         },
     )
     seconds["report"] = time.perf_counter() - t
-    summary = result.datasets[0].summary
-    res = DemoResult(
-        out, report, float(summary["f1"]), float(summary["iou"]), quality.mean_iou, seconds
-    )
+    summary = evaluated.summary
+    res = DemoResult(out, report, float(summary["f1"]), float(summary["iou"]), pseudo_iou, seconds)
     from boxpromptiml.fileio import atomic_write_json
     from boxpromptiml.tables import jsonable
 

@@ -15,7 +15,8 @@ Stages, each resumable, under one output folder ``OUT``:
    settings, the sha256 of the data manifest, the code version and the inference settings
    it is meant for (tiling, image score).
 
-Real data never enters this recipe: it is licence-clean when the photos are.
+The stages run through :class:`~boxpromptiml.pipeline.Pipeline` (records in
+``OUT/stages``). Real data never enters this recipe: it is licence-clean when the photos are.
 """
 
 from __future__ import annotations
@@ -23,10 +24,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import multiprocessing
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +74,8 @@ class GeneralRecipe:
 
     Training: ``epochs`` over the ``forged + authentic`` images (samples seen =
     ``epochs × (forged + authentic)``), ``batch_size``, ``input_size`` (crop side),
-    ``crop`` (``native`` or ``resize``), ``lr``, ``pos_weight``, ``dice_weight``.
+    ``crop`` (``native`` or ``resize``), ``lr``, ``pos_weight``, ``dice_weight``, ``image_weight`` (the image-level
+    top-1 % term of :class:`~boxpromptiml.train.losses.DistillLoss`; 0: off).
 
     Inference settings stored with the model: ``tile`` (sliding windows at full
     resolution), ``max_side`` (larger images are first downscaled to this longer side),
@@ -103,6 +103,7 @@ class GeneralRecipe:
     lr: float = 5e-4
     pos_weight: float = 2.0
     dice_weight: float = 1.0
+    image_weight: float = 0.0
     tile: bool = True
     max_side: int = 1536
     image_score: str = "top1pct"
@@ -208,13 +209,13 @@ def _train_config(recipe: GeneralRecipe, data: Path, run: Path) -> Any:
         warmup_epochs=0.1,
         pos_weight=recipe.pos_weight,
         dice_weight=recipe.dice_weight,
+        image_weight=recipe.image_weight,
         seed=recipe.seed,
         workers=recipe.workers,
         accelerator=recipe.accelerator,
         devices=recipe.devices,
         precision=recipe.precision,
         progress=recipe.progress,
-        resume=(run / "last.pt").is_file(),
     )
 
 
@@ -276,9 +277,9 @@ def run_recipe(
     the same settings and folder skips finished stages and resumes an interrupted one; a
     call with other settings on a folder holding a run raises :class:`ConfigError`.
     """
-    from boxpromptiml.synth import make_dataset
+    from boxpromptiml.fileio import atomic_write_text
+    from boxpromptiml.pipeline import Pipeline
     from boxpromptiml.synth.dataset import default_workers
-    from boxpromptiml.train.loop import fit
 
     r = get_recipe(recipe) if isinstance(recipe, str) else recipe
     out = Path(out_dir)
@@ -290,26 +291,24 @@ def run_recipe(
             f"{out}: holds a run of other recipe settings ({settings}); "
             "choose another folder, or rerun with the settings saved there"
         )
-    from boxpromptiml.fileio import atomic_write_text
-
     atomic_write_text(settings, wanted)
     photos: Sequence[str] | None = list(r.photos) or None
+    pipe = Pipeline(out, progress=r.progress, tag="recipe")
     # in a child process: OpenCV's thread pool, once used here, would deadlock the
     # training loader's forked workers
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        data = pool.submit(
-            make_dataset,
-            photos,
-            out / "data",
-            config=_synth_config(r),
-            workers=synth_workers or default_workers(),
-            progress=r.progress,
-        ).result()
+    data = pipe.synth(
+        "data",
+        photos,
+        _synth_config(r),
+        folder=out / "data",
+        workers=synth_workers or default_workers(),
+        isolate=True,
+    )
     manifest_sha = _sha256(data / "manifest.json")
     run = out / "train"
-    result = fit(_train_config(r, data, run))
+    trained = pipe.train(_train_config(r, data, run))
     model = package_model(
-        result.last,
+        trained.last,
         out / "model.pt",
         recipe=r.to_dict(),
         manifest_sha256=manifest_sha,

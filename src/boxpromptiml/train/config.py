@@ -95,7 +95,10 @@ class TrainConfig:
     Optimisation: AdamW (``lr``, ``weight_decay``), linear warmup over ``warmup_epochs``
     then cosine decay to ``lr * min_lr_ratio``, per optimizer step; ``batch_size`` is per
     process; loss ``bce_weight·BCE + dice_weight·Dice + focal_weight·Focal``, with
-    ``pos_weight`` on the manipulated term of BCE (see :class:`DistillLoss`). ``ema``
+    ``pos_weight`` on the manipulated term of BCE (see :class:`DistillLoss`), plus
+    ``image_weight`` times an image-level BCE on the mean of the top ``image_topk`` share
+    of the map (label: the crop holds a manipulated pixel; teaches untouched crops to
+    stay below 0.5). ``ema``
     (0: off) keeps an exponential moving average of the weights, updated after every
     optimizer step with this decay (e.g. 0.99); validation, ``best.pt`` and the inference
     weights of ``last.pt`` are then the averaged ones.
@@ -125,6 +128,8 @@ class TrainConfig:
     focal_weight: float = 0.0
     focal_gamma: float = 2.0
     pos_weight: float = 1.0
+    image_weight: float = 0.0
+    image_topk: float = 0.01
     ema: float = 0.0
     augment: bool = True
     grad_clip: float | None = None
@@ -175,12 +180,14 @@ class TrainConfig:
         if c.input_size % 32 != 0:
             raise ConfigError(f"input_size must be a multiple of 32, got {c.input_size}")
         for name in ("lr", "weight_decay", "warmup_epochs", "bce_weight", "dice_weight",
-                     "focal_weight", "focal_gamma", "min_lr_ratio"):  # fmt: skip
+                     "focal_weight", "focal_gamma", "min_lr_ratio", "image_weight"):  # fmt: skip
             v = getattr(c, name)
             if not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
                 raise ConfigError(f"{name} must be a finite number >= 0, got {v!r}")
         if not isinstance(c.pos_weight, int | float) or not 0 < c.pos_weight < math.inf:
             raise ConfigError(f"pos_weight must be a finite number > 0, got {c.pos_weight!r}")
+        if not isinstance(c.image_topk, int | float) or not 0 < c.image_topk <= 1:
+            raise ConfigError(f"image_topk must lie in (0, 1], got {c.image_topk!r}")
         if c.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {c.lr}")
         if c.min_lr_ratio > 1:

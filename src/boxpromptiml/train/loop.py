@@ -56,7 +56,7 @@ log = logging.getLogger(__name__)
 
 CSV_COLUMNS = (
     "epoch", "step", "lr", "train_loss", "train_bce", "train_dice", "train_focal",
-    "val_f1", "val_iou", "val_auc", "val_images", "epoch_time_s",
+    "train_image", "val_f1", "val_iou", "val_auc", "val_images", "epoch_time_s",
 )  # fmt: skip
 
 
@@ -366,7 +366,13 @@ def _fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None)
         optimizer, WarmupCosine(warmup_steps, total_steps, cfg.min_lr_ratio)
     )
     loss_fn = DistillLoss(
-        cfg.bce_weight, cfg.dice_weight, cfg.focal_weight, cfg.focal_gamma, cfg.pos_weight
+        cfg.bce_weight,
+        cfg.dice_weight,
+        cfg.focal_weight,
+        cfg.focal_gamma,
+        cfg.pos_weight,
+        cfg.image_weight,
+        cfg.image_topk,
     )
 
     step, start_epoch, skip_batches = 0, 0, 0
@@ -535,6 +541,7 @@ def _fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None)
             "train_bce": means.get("bce"),
             "train_dice": means.get("dice"),
             "train_focal": means.get("focal"),
+            "train_image": means.get("image"),
             "val_f1": metrics["f1"] if metrics else None,
             "val_iou": metrics["iou"] if metrics else None,
             "val_auc": metrics["auc"] if metrics else None,
