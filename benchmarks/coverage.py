@@ -217,26 +217,30 @@ def tag_of(r: Recipe) -> str:
     return "-".join(str(p) for p in parts).replace("/", "_").replace(",", "+")
 
 
+def _pipe(work: Path) -> Any:
+    """The pipeline engine on ``work`` (stage records in ``work/stages``)."""
+    from boxpromptiml.pipeline import Pipeline
+
+    return Pipeline(work, progress=False, tag="coverage", echo=lambda s: None)
+
+
 def _pseudo(work: Path, teacher: str, train_ds: Any) -> tuple[Path, float]:
     """Pseudo-masks of the train split by ``teacher`` (cached), and their mean IoU."""
-    from boxpromptiml.data.annotator import AnnotatorConfig, annotate_dataset
-    from boxpromptiml.data.boxes import write_coco
-    from boxpromptiml.teachers.pseudo import pseudo_label
-    from boxpromptiml.teachers.quality import pseudo_quality
+    from boxpromptiml.data.annotator import AnnotatorConfig
 
-    boxes = annotate_dataset(train_ds, AnnotatorConfig(margin=0.1, seed=0), progress=False)
-    write_coco(work / "boxes.json", boxes)
-    out = work / f"pseudo-{teacher}"
-    pseudo_label(train_ds, boxes, out, teacher, workers=2, progress=False)
-    return out, pseudo_quality(out, train_ds).mean_iou
+    pipe = _pipe(work)
+    boxes = pipe.boxes("coverage-train", train_ds, annotator=AnnotatorConfig(margin=0.1, seed=0))
+    pseudo = pipe.pseudo(
+        f"coverage-train-{teacher}", train_ds, boxes, teacher=teacher, workers=2,
+        folder=work / f"pseudo-{teacher}", on_size_mismatch="error",
+    )  # fmt: skip
+    return pseudo.folder, float(pseudo.summary["pseudo_iou"])
 
 
 def _synth_set(work: Path, r: Recipe) -> Path:
     """The synthetic pretraining set of ``r`` (made once, cached): ``r.synth`` forgeries of
     ``r.synth_kinds`` from ../shared/data/photos, plus ``r.synth_authentic`` authentic
     images. Its folder name, ``synth-<n>[-<kinds>][-au<m>]``, names the pretraining too."""
-    from boxpromptiml.synth import make_dataset
-
     photos = str(SHARED / "photos" / "*" / "*.png")  # kodak24, mcmaster, cbsd68
     kinds = None if r.synth_kinds == "all" else r.synth_kinds.split(",")
     suffix = "" if kinds is None else "-" + "+".join(kinds)
@@ -247,17 +251,18 @@ def _synth_set(work: Path, r: Recipe) -> Path:
         if (plain / "manifest.json").is_file() and not folder.exists():
             shutil.copytree(plain, folder)
     if not _has_authentic(folder, r.synth_authentic):
-        make_dataset(
-            photos, folder, n=r.synth, kinds=kinds, seed=1, size=512,
-            authentic=r.synth_authentic, workers=2, progress=False,
-        )  # fmt: skip
+        from boxpromptiml.synth import SynthConfig
+
+        kw = {} if kinds is None else {"kinds": dict.fromkeys(kinds, 1.0)}
+        config = SynthConfig(n=r.synth, seed=1, size=512, authentic=r.synth_authentic, **kw)
+        _pipe(work).synth(folder.name, [photos], config, folder=folder, workers=2)
     return folder
 
 
 def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None) -> Path:
     """Train ``student`` on ``r.synth`` synthetic forgeries (exact masks); return last.pt."""
     from boxpromptiml.data.sources import load_dataset
-    from boxpromptiml.train import TrainConfig, fit
+    from boxpromptiml.train import TrainConfig
 
     folder = _synth_set(work, r)
     ds = load_dataset(folder, name="synth")
@@ -277,10 +282,12 @@ def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None)
         model=student, pretrained=pretrained, epochs=r.synth_epochs, batch_size=r.batch,
         input_size=r.imgsz, lr=r.lr, dice_weight=r.dice, pos_weight=r.pos_weight,
         seed=0,  # one pretraining shared by every seed: the seed varies the fine-tuning
-        workers=0,
-        progress=False, tensorboard=False, resume=(out / "last.pt").is_file(),
+        workers=0, tensorboard=False,
     )  # fmt: skip
-    return fit(cfg).last
+    return (
+        _finished(out / "last.pt", r.synth_epochs)
+        or _pipe(work).train(cfg, stage_id=f"train/{name}").last
+    )
 
 
 def _has_authentic(folder: Path, n: int) -> bool:
@@ -362,12 +369,9 @@ def run_one(
 ) -> dict[str, Any]:
     """Train and score one recipe; return its result row (also written as JSON)."""
     from boxpromptiml.data.sources import Sample, load_dataset
-    from boxpromptiml.evaluate import evaluate
-    from boxpromptiml.metrics import bootstrap_ci
-    from boxpromptiml.predict import Localizer, predict_to_folder
     from boxpromptiml.student.build import resolve_student_args
     from boxpromptiml.student.weights import resolve_pretrained
-    from boxpromptiml.train import TrainConfig, average_checkpoints, fit
+    from boxpromptiml.train import TrainConfig, average_checkpoints
     from boxpromptiml.train.cli import extra_samples
 
     split = json.loads((data / "split.json").read_text())
@@ -375,6 +379,7 @@ def run_one(
     train_ds = full.subset(split["train"], name="coverage-train")
     test_ds = full.subset(split["test"], name="coverage-test")
     work = work_root / tag
+    pipe = _pipe(work_root)
     if r.soup and not (r.synth or r.init):
         raise SystemExit("a soup needs runs fine-tuned from one start: set synth (pretraining)")
     # test-time augmentation changes prediction only: the run without it trains the model
@@ -431,10 +436,10 @@ def run_one(
             train=train, out_dir=train_dir, supervision=supervision, model=student,
             pretrained=pretrained, init_from=init_from, epochs=r.epochs, batch_size=r.batch,
             input_size=r.imgsz, lr=r.lr, dice_weight=r.dice, pos_weight=r.pos_weight,
-            ema=r.ema, seed=seed, workers=0,
-            progress=False, tensorboard=False, resume=(train_dir / "last.pt").is_file(),
+            ema=r.ema, seed=seed, workers=0, tensorboard=False,
         )  # fmt: skip
-        return _finished(train_dir / "last.pt", r.epochs) or fit(cfg).last
+        stage = f"train/{train_dir.parent.name}"
+        return _finished(train_dir / "last.pt", r.epochs) or pipe.train(cfg, stage_id=stage).last
 
     if r.soup:
         # each ingredient is the plain run at its seed (shared with those rows when cached)
@@ -450,15 +455,14 @@ def run_one(
         last = init_from
     else:
         last = trained(r.seed, train_dir)
-    loc = Localizer.from_checkpoint(last, device="auto", tta=r.tta)
-    predict_to_folder(loc, [s.image for s in test_ds], work / "predict", save_overlay=False,
-                      save_json=False, progress=False)  # fmt: skip
-    res = evaluate([test_ds], [work / "predict" / "maps"], progress=False)
-    res.save(work / "eval")
-    d = res.datasets[0]
+    predicted = pipe.predict(
+        tag, list(test_ds), last, settings={"device": "auto", "tta": r.tta},
+        folder=work / "predict",
+    )  # fmt: skip
+    d = pipe.evaluate(tag, test_ds, predicted, folder=work / "eval", ci=True).summary
     out: dict[str, Any] = {
         "tag": tag, "recipe": asdict(r), "pretrained_file": pretrained,
-        "n_test": int(d.summary["n_manipulated"]), "pseudo_iou_train": pseudo_iou,
+        "n_test": int(d["n_manipulated"]), "pseudo_iou_train": pseudo_iou,
         **({"pos_weight_chosen": r.pos_weight, "cv_f1": cv_scores} if cv_scores else {}),
         "seconds": round(time.perf_counter() - t0, 1), "seconds_pseudo": round(t_pseudo, 1),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
@@ -466,10 +470,8 @@ def run_one(
                     "python": platform.python_version()},
     }  # fmt: skip
     for key in ("f1", "iou", "auc"):
-        vals = np.array([row[key] for row in d.rows if row.get("label") == 1], dtype=float)
-        lo, hi = bootstrap_ci(vals)
-        out[key] = float(np.nanmean(vals))
-        out[f"{key}_ci"] = [lo, hi]
+        out[key] = float(d[key])
+        out[f"{key}_ci"] = [float(d[f"{key}_ci_lo"]), float(d[f"{key}_ci_hi"])]
     results.mkdir(parents=True, exist_ok=True)
     (results / f"coverage-{tag}.json").write_text(json.dumps(out, indent=2) + "\n")
     return out
@@ -531,14 +533,10 @@ def all_ones_f1(data: Path) -> float:
     """Mean per-image F1 at 0.5 on the test split of the trivial prediction "every pixel is
     manipulated": the floor any model has to beat on a test set of forgeries only."""
     from boxpromptiml.data.images import load_mask
-    from boxpromptiml.metrics import pixel_scores
+    from boxpromptiml.metrics import floor_f1
 
     split = json.loads((data / "split.json").read_text())
-    f1 = []
-    for stem in split["test"]:
-        mask = load_mask(data / "Gt" / f"{stem}.png")
-        f1.append(pixel_scores(np.ones(mask.shape, np.float32), mask, 0.5)["f1"])
-    return float(np.mean(f1))
+    return float(np.mean([floor_f1(load_mask(data / "Gt" / f"{s}.png")) for s in split["test"]]))
 
 
 def main() -> None:

@@ -668,3 +668,24 @@ def test_soup_averages_students_fine_tuned_from_one_start(tmp_path: Path) -> Non
     with pytest.raises(CheckpointError, match="another architecture"):
         average_checkpoints([runs[0], wide], tmp_path / "x.pt")
     assert cli_main(["soup", str(runs[0]), str(wide), "--out", str(tmp_path / "y.pt")]) != 0
+
+
+def test_topk_image_loss_quiets_untouched_crops_and_asks_for_a_region() -> None:
+    from boxpromptiml.train.losses import DistillLoss, topk_image_loss
+
+    quiet = torch.full((1, 1, 10, 10), -4.0)
+    loud = quiet.clone()
+    loud[0, 0, 0, 0] = 4.0  # one pixel = the top 1 % of 100
+    authentic = torch.zeros(1, 1, 10, 10)
+    forged = authentic.clone()
+    forged[0, 0, :3, :3] = 1.0
+    # an untouched crop is penalised for its single loud pixel, a forged one for silence
+    assert topk_image_loss(loud, authentic) > 10 * topk_image_loss(quiet, authentic)
+    assert topk_image_loss(quiet, forged) > 10 * topk_image_loss(loud, forged)
+    # only the top-k pixels receive a gradient
+    x = loud.clone().requires_grad_(True)
+    topk_image_loss(x, authentic).backward()
+    assert x.grad is not None and int((x.grad != 0).sum()) == 1
+    total, terms = DistillLoss(bce=1.0, image=0.5)(loud, authentic)
+    assert set(terms) == {"bce", "image"}
+    assert float(total) == pytest.approx(terms["bce"] + 0.5 * terms["image"], rel=1e-5)

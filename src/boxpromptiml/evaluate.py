@@ -178,12 +178,14 @@ def evaluate_dataset(
     on_missing_pred: MissingPolicy = "error",
     invert_masks: bool = False,
     progress: bool = True,
+    ci: bool = False,
 ) -> DatasetResult:
     """Evaluate one dataset's predicted maps.
 
     ``on_missing_pred``: ``"error"`` lists the samples without a prediction and stops;
     ``"skip"`` leaves them out (reported); ``"zero"`` scores them as an all-zero map.
     Unreadable masks or maps are skipped and reported in ``DatasetResult.problems``.
+    ``ci``: add 95 % bootstrap intervals (``f1_ci_lo``/``f1_ci_hi`` …) to the summary.
     """
     from tqdm.auto import tqdm
 
@@ -236,7 +238,7 @@ def evaluate_dataset(
     if not acc.rows:
         raise DataError(f"{dataset.name}: no image could be evaluated; problems: {problems[:5]}")
     rows = [{**r, **extra.get(str(r.get("name")), {})} for r in acc.rows]
-    summary: dict[str, float] = dict(acc.summary())
+    summary: dict[str, float] = dict(acc.summary(ci=ci))
     summary["n_skipped"] = len(problems) - len(dataset.problems)
     return DatasetResult(dataset.name, summary, rows, problems)
 
@@ -252,8 +254,14 @@ def evaluate(
     on_missing_pred: MissingPolicy = "error",
     invert_masks: bool = False,
     progress: bool = True,
+    ci: bool = False,
 ) -> EvaluationResult:
-    """Evaluate several datasets, ``pred_dirs[i]`` holding the maps of ``datasets[i]``."""
+    """Evaluate several datasets, ``pred_dirs[i]`` holding the maps of ``datasets[i]``.
+
+    Each summary holds the means of :meth:`MetricAccumulator.summary` (with ``ci``, their
+    95 % bootstrap intervals), the trivial floor ``floor_f1`` and, with authentic images,
+    the false-alarm shares ``authentic_flagged`` and ``authentic_over_1pct``.
+    """
     if len(datasets) != len(pred_dirs):
         raise ConfigError(
             f"got {len(datasets)} dataset(s) but {len(pred_dirs)} prediction folder(s); "
@@ -273,6 +281,7 @@ def evaluate(
             on_missing_pred=on_missing_pred,
             invert_masks=invert_masks,
             progress=progress,
+            ci=ci,
         )
         for d, p in zip(datasets, pred_dirs, strict=True)
     ]

@@ -50,6 +50,7 @@ __all__ = [
     "MetricInputError",
     "binary_counts",
     "bootstrap_ci",
+    "floor_f1",
     "image_score",
     "pixel_scores",
     "roc_auc",
@@ -341,6 +342,22 @@ def _image_score(prob: np.ndarray, reduce: str) -> float:
 # --------------------------------------------------------------------------- bootstrap
 
 
+def floor_f1(mask: np.ndarray) -> float:
+    """F1 of the trivial map "every pixel manipulated" against ``mask`` (``(H, W)``,
+    bool or {0, 1}): ``2|m| / (|m| + H·W)``. The mean over a set's manipulated images is the
+    floor a localizer must beat (it scores without looking at the image)."""
+    m = np.asarray(mask) > 0
+    _check_2d(m, "mask")
+    pos, total = int(m.sum()), int(m.size)
+    return 2.0 * pos / (pos + total) if total else math.nan
+
+
+def _floor_from_counts(scores: dict[str, float]) -> float:
+    pos = scores["tp"] + scores["fn"]
+    total = scores["tp"] + scores["fp"] + scores["fn"] + scores["tn"]
+    return 2.0 * pos / (pos + total) if total else math.nan
+
+
 def bootstrap_ci(
     values: Iterable[float] | np.ndarray,
     n_boot: int = 1000,
@@ -383,6 +400,7 @@ class _Record:
     label: int
     image_score: float
     scores: dict[str, float] | None  # pixel scores; None for authentic images
+    flagged: float = 0.0  # share of pixels above the threshold
 
 
 class MetricAccumulator:
@@ -434,7 +452,8 @@ class MetricAccumulator:
                 raise MetricInputError("authentic image (label 0) has manipulated mask pixels")
         except MetricInputError as exc:
             raise MetricInputError(f"{name}: {exc}") from exc
-        self._records.append(_Record(name, int(label), score, scores))
+        flagged = float(np.mean(p > self.threshold))
+        self._records.append(_Record(name, int(label), score, scores, flagged))
         self._names.add(name)
 
     def merge(self, other: MetricAccumulator, skip_duplicates: bool = False) -> MetricAccumulator:
@@ -501,6 +520,12 @@ class MetricAccumulator:
           :func:`image_score` against labels and balanced accuracy of
           ``image_score > threshold``; NaN unless both classes are present.
 
+        * ``floor_f1``: mean F1 of the trivial map "every pixel manipulated" over the
+          manipulated images (:func:`floor_f1`), the figure a model must beat.
+        * ``authentic_flagged``: mean share of pixels above ``threshold`` on authentic
+          images; ``authentic_over_1pct``: share of authentic images with more than 1 %
+          flagged (NaN without authentic images): false alarms a user would see.
+
         With ``ci=True``, each mean key ``k`` also gets ``k_ci_lo`` / ``k_ci_hi``, a 95 %
         bootstrap interval (:func:`bootstrap_ci`).
         """
@@ -523,6 +548,11 @@ class MetricAccumulator:
         for key in ("f1", "iou", "precision", "recall"):
             out[f"micro_{key}"] = getattr(total, key) if manip else math.nan
         out["image_auc"], out["image_balanced_acc"] = self._image_level()
+        floors = [_floor_from_counts(s) for s in manip]
+        out["floor_f1"] = float(np.mean(floors)) if floors else math.nan
+        flagged = np.array([r.flagged for r in self._records if r.scores is None])
+        out["authentic_flagged"] = float(flagged.mean()) if flagged.size else math.nan
+        out["authentic_over_1pct"] = float((flagged > 0.01).mean()) if flagged.size else math.nan
         return out
 
     def _image_level(self) -> tuple[float, float]:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import multiprocessing
 import os
 import shutil
@@ -368,7 +369,9 @@ class Pipeline:
 
         folder = Path(config.out_dir)
         last = folder / "last.pt"
-        cfg = dataclasses.replace(config, resume=last.is_file(), progress=self.progress)
+        cfg = dataclasses.replace(
+            config, resume=last.is_file(), progress=self.progress
+        ).validated()
         run_def = {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_FIELDS}
         run_def["train"] = {"samples": len(cfg.train), "digest": digest(run_def["train"])}
         if cfg.val:
@@ -453,10 +456,14 @@ class Pipeline:
         threshold: float = 0.5,
         on_size_mismatch: SizeMismatch = "error",
         invert_masks: bool = False,
+        image_reduce: str = "max",
+        ci: bool = False,
         folder: PathLike | None = None,
     ) -> Evaluated:
         """Pixel metrics of ``dataset`` (GT masks) against ``predicted`` maps, saved in
-        ``folder`` (default ``OUT/eval/<name>``). Cheap: other settings redo it."""
+        ``folder`` (default ``OUT/eval/<name>``); ``ci`` adds bootstrap intervals,
+        ``image_reduce`` is the map → image score reduction. Cheap: other settings redo
+        it."""
         from boxpromptiml.evaluate import evaluate
 
         stage_id = f"evaluate/{name}"
@@ -467,10 +474,14 @@ class Pipeline:
             "invert_masks": invert_masks,
             "on_size_mismatch": on_size_mismatch,
         }
+        if ci or image_reduce != "max":  # (keys of earlier records stay valid)
+            key.update(ci=ci, image_reduce=image_reduce)
         done = self.cache.done(stage_id, key, strict=False)
         if done is not None and (target / "results.json").is_file():
             self.say(f"evaluate {name}: done")
-            return Evaluated(target, dict(done["summary"]), str(done["table"]))
+            # the record stores NaN (no value) as null
+            summary = {k: math.nan if v is None else v for k, v in done["summary"].items()}
+            return Evaluated(target, summary, str(done["table"]))
         t0 = time.perf_counter()
         self.say(f"evaluate {name}")
         res = evaluate(
@@ -480,7 +491,9 @@ class Pipeline:
             on_size_mismatch=on_size_mismatch,
             on_missing_pred="skip",
             invert_masks=invert_masks,
+            image_reduce=image_reduce,
             progress=self.progress,
+            ci=ci,
         )
         if self.write:
             res.save(target)
