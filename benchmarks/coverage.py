@@ -357,7 +357,7 @@ def _finished(last: Path, epochs: int) -> Path | None:
     """``last`` when it holds a run that completed ``epochs`` epochs, else None. A finished
     run is reused as it is: runs from before the shared pseudo-mask folder list their
     samples under other paths, which ``fit(resume=True)`` would refuse."""
-    from boxpromptiml.train.checkpoint import read_checkpoint
+    from boxpromptiml.student.checkpoint import read_checkpoint
 
     if last.is_file() and int(read_checkpoint(last).get("epoch", 0)) >= epochs:
         return last
@@ -371,8 +371,7 @@ def run_one(
     from boxpromptiml.data.sources import Sample, load_dataset
     from boxpromptiml.student.build import resolve_student_args
     from boxpromptiml.student.weights import resolve_pretrained
-    from boxpromptiml.train import TrainConfig, average_checkpoints
-    from boxpromptiml.train.cli import extra_samples
+    from boxpromptiml.train import TrainConfig, average_checkpoints, extra_samples
 
     split = json.loads((data / "split.json").read_text())
     full = load_dataset(data, name="coverage")
@@ -419,7 +418,7 @@ def run_one(
     if r.init:
         from boxpromptiml.predict.shipped import shipped_model
         from boxpromptiml.student.build import StudentArgs
-        from boxpromptiml.train.checkpoint import read_checkpoint
+        from boxpromptiml.student.checkpoint import read_checkpoint
 
         if r.synth:
             raise SystemExit("init and synth both choose the start: set one")

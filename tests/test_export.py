@@ -69,7 +69,7 @@ def test_export_parity_and_dynamic_batch(exported: tuple[Path, Path]) -> None:
     assert int(meta["input_size"]) == SIZE
     assert json.loads(meta["model_args"])["backbone"] == "tiny_vit_5m_224"
 
-    from boxpromptiml.train.checkpoint import load_student
+    from boxpromptiml.student.checkpoint import load_student
 
     model, _ = load_student(ckpt)
     backend = OnnxBackend(onnx_path, device="cpu")

@@ -77,7 +77,13 @@ def test_pipeline_runs_every_stage_then_skips_redoes_and_refuses(tmp_path: Path)
         return p.evaluate("test", test_ds, predicted, ci=True).summary
 
     first = stages(pipe)
-    assert set(pipe.log) == {"boxes/train", "pseudo/train", "train", "predict/test", "evaluate/test"}
+    assert set(pipe.log) == {
+        "boxes/train",
+        "pseudo/train",
+        "train",
+        "predict/test",
+        "evaluate/test",
+    }
     assert all(v.startswith("ran") for v in pipe.log.values())
     assert any(line.startswith("[t] pseudo train") for line in lines)
     assert len(list((tmp_path / "run" / "predict" / "test" / "maps").glob("*.png"))) == 3
@@ -113,3 +119,20 @@ def test_floor_and_false_alarm_figures() -> None:
     assert s["floor_f1"] == pytest.approx(2 * 50 / 150)
     assert s["authentic_flagged"] == pytest.approx(0.025)
     assert s["authentic_over_1pct"] == pytest.approx(0.5)
+
+
+def test_docs_example_runs_then_skips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "pipeline.md").read_text("utf-8")
+    m = re.search(r"```python\n(.*?)```", text, re.S)
+    assert m
+    torch.set_num_threads(1)
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(m.group(1), "docs/pipeline.md", "exec"), namespace)
+    first = dict(namespace["pipe"].log)  # type: ignore[attr-defined]
+    assert len(first) == 7 and all(v.startswith("ran") for v in first.values())
+    again: dict[str, object] = {}
+    exec(compile(m.group(1), "docs/pipeline.md", "exec"), again)
+    assert set(again["pipe"].log.values()) == {"skipped (done)"}  # type: ignore[attr-defined]

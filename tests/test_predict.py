@@ -38,7 +38,7 @@ def make_checkpoint(path: Path, size: int = SIZE, seed: int = 0, **overrides: ob
     """A random-init student saved exactly as ``fit()`` saves ``best.pt``."""
     from boxpromptiml.data.sources import Sample
     from boxpromptiml.student import build_student, resolve_student_args
-    from boxpromptiml.train.checkpoint import save_checkpoint
+    from boxpromptiml.student.checkpoint import save_checkpoint
     from boxpromptiml.train.config import TrainConfig
 
     torch.manual_seed(seed)
@@ -56,7 +56,7 @@ def make_checkpoint(path: Path, size: int = SIZE, seed: int = 0, **overrides: ob
         model=args,
         input_size=size,
     )
-    from boxpromptiml.train.checkpoint import save_checkpoint as _save
+    from boxpromptiml.student.checkpoint import save_checkpoint as _save
 
     assert _save is save_checkpoint
     save_checkpoint(
@@ -170,7 +170,7 @@ def test_predict_folder_and_glob(loc: Localizer, tmp_path: Path) -> None:
 
 def test_localizer_matches_student_predict_maps(ckpt: Path, loc: Localizer) -> None:
     """Reference: the student's own ``predict_maps`` (torch resize, torch interpolation)."""
-    from boxpromptiml.train.checkpoint import load_student
+    from boxpromptiml.student.checkpoint import load_student
 
     model, _ = load_student(ckpt)
     rng = np.random.default_rng(2)

@@ -17,7 +17,7 @@ from boxpromptiml.errors import CheckpointError, ConfigError  # noqa: E402
 from boxpromptiml.predict import Localizer  # noqa: E402
 from boxpromptiml.recipes import GeneralRecipe, get_recipe, run_recipe  # noqa: E402
 from boxpromptiml.recipes.general import package_model  # noqa: E402
-from boxpromptiml.train.checkpoint import load_student, read_checkpoint  # noqa: E402
+from boxpromptiml.student.checkpoint import load_student, read_checkpoint  # noqa: E402
 from tests.test_predict import make_checkpoint, write_images  # noqa: E402
 
 TINY = {"forged": 12, "authentic": 8, "size": 160, "batch_size": 4, "input_size": 64,

@@ -413,7 +413,7 @@ def test_paired_samples_pairs_by_stem(tmp_path: Path) -> None:
 
 def _cli_toy(tmp_path: Path, n_val: int) -> tuple[argparse.ArgumentParser, str, str]:
     """``boxprompt train``'s parser, and the TRAIN and val specs of a toy dataset."""
-    from boxpromptiml.train.cli import add_arguments
+    from boxpromptiml.commands.train import add_arguments
 
     write_shapes_dataset(tmp_path, n_train=3, n_val=n_val, size=16)
     parser = argparse.ArgumentParser()
@@ -423,7 +423,7 @@ def _cli_toy(tmp_path: Path, n_val: int) -> tuple[argparse.ArgumentParser, str, 
 
 
 def test_cli_options_build_the_config(tmp_path: Path) -> None:
-    from boxpromptiml.train.cli import config_from_args
+    from boxpromptiml.commands.train import config_from_args
 
     parser, spec, val = _cli_toy(tmp_path, n_val=2)
     args = parser.parse_args(
@@ -461,7 +461,7 @@ def test_cli_options_build_the_config(tmp_path: Path) -> None:
 
 
 def test_cli_adds_authentic_images_and_mixed_data(tmp_path: Path) -> None:
-    from boxpromptiml.train.cli import config_from_args
+    from boxpromptiml.commands.train import config_from_args
 
     parser, spec, mix = _cli_toy(tmp_path, n_val=4)
     au = tmp_path / "au"

@@ -267,7 +267,7 @@ def _load_model(cfg: BenchConfig) -> tuple[Any, int, dict[str, Any]]:
     """The student (random init for a preset), its input size and a description."""
     p = Path(cfg.model)
     if p.suffix.lower() in (".pt", ".pth", ".ckpt") or p.is_file():
-        from boxpromptiml.train.checkpoint import load_student
+        from boxpromptiml.student.checkpoint import load_student
 
         model, meta = load_student(p, device="cpu")
         size = int(cfg.input_size or meta["input_size"])

@@ -201,7 +201,7 @@ def export_onnx(
     Raises :class:`CheckpointError` for a bad checkpoint, a failed export, or a
     verification above ``atol``.
     """
-    from boxpromptiml.train.checkpoint import load_student
+    from boxpromptiml.student.checkpoint import load_student
 
     ckpt = Path(checkpoint)
     model, meta = load_student(ckpt, device="cpu")
@@ -644,8 +644,12 @@ def quantization_cost(
     """
     from tqdm.auto import tqdm
 
-    from boxpromptiml.commands._common import parse_dataset_spec
-    from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES, Dataset, load_sample
+    from boxpromptiml.data.sources import (
+        DEFAULT_MASK_SUFFIXES,
+        Dataset,
+        load_sample,
+        parse_dataset_spec,
+    )
     from boxpromptiml.metrics import MetricAccumulator
     from boxpromptiml.predict.localizer import Localizer
 

@@ -11,8 +11,33 @@ A DATASET argument is one of::
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES, Dataset, load_dataset
+from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES, Dataset, parse_dataset_spec
+
+
+def add_output_arguments(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup, task: str, what: str = "output folder"
+) -> None:
+    """``-o/--out``, ``--name`` and ``--exist-ok``, the same in every command: the output
+    goes to ``--out`` when given, else to ``runs/<task>/<name>`` (``<name>2``, ``<name>3``
+    … when it exists, unless ``--exist-ok``)."""
+    p.add_argument("-o", "--out", default=None, help=f"{what} (default runs/{task}/<name>)")
+    p.add_argument("--name", default="exp", help=f"run name under runs/{task} (default exp)")
+    p.add_argument(
+        "--exist-ok",
+        action="store_true",
+        help=f"reuse runs/{task}/<name> if it exists (default: a new <name>2, <name>3, ...)",
+    )
+
+
+def output_from_args(args: argparse.Namespace, task: str, exist_ok: bool = False) -> Path:
+    """The output folder chosen by :func:`add_output_arguments`' options (created)."""
+    from boxpromptiml.runs import next_run_dir
+
+    if args.out:
+        return Path(args.out)
+    return next_run_dir(task, args.name, exist_ok=exist_ok or bool(args.exist_ok))
 
 
 def add_dataset_arguments(
@@ -45,18 +70,31 @@ def add_dataset_arguments(
     )
 
 
-def parse_dataset_spec(spec: str, mask_suffixes: tuple[str, ...]) -> Dataset:
-    """Resolve one DATASET string (see the module docstring)."""
-    name = None
-    if "=" in spec.split(",")[0] and not spec.startswith(("/", ".")):
-        name, spec = spec.split("=", 1)
-    if "," in spec:
-        images, masks = spec.split(",", 1)
-        return load_dataset(images, masks, mask_suffixes=mask_suffixes, name=name)
-    return load_dataset(spec, mask_suffixes=mask_suffixes, name=name)
-
-
 def dataset_from_args(args: argparse.Namespace) -> list[Dataset]:
     specs = args.datasets if hasattr(args, "datasets") else [args.dataset]
     suffixes = tuple(args.mask_suffix) if args.mask_suffix else DEFAULT_MASK_SUFFIXES
-    return [parse_dataset_spec(s, suffixes) for s in specs]
+    datasets = [parse_dataset_spec(s, suffixes) for s in specs]
+    return [apply_split(d, getattr(args, "split", None)) for d in datasets]
+
+
+def add_split_argument(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup, flag: str = "--split", what: str = ""
+) -> None:
+    """``--split FILE:KEY``: keep only the images a JSON split file lists under KEY."""
+    p.add_argument(
+        flag,
+        metavar="FILE:KEY",
+        default=None,
+        help=f"keep only the images{what} listed under KEY in the JSON split FILE "
+        "(e.g. coverage/split.json:test)",
+    )
+
+
+def apply_split(dataset: Dataset, spec: str | None) -> Dataset:
+    """``dataset`` restricted to the stems of the split ``spec`` (``FILE:KEY``), if given."""
+    if not spec:
+        return dataset
+    from boxpromptiml.data.sources import read_split
+
+    key, stems = read_split(spec)
+    return dataset.subset(stems, name=f"{dataset.name}-{key}")

@@ -29,7 +29,9 @@ LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("image_dir", metavar="IMAGE_DIR", help="folder of images to annotate")
-    p.add_argument("--out", required=True, help="COCO box file to write (loaded if it exists)")
+    p.add_argument(
+        "-o", "--out", required=True, help="COCO box file to write (loaded if it exists)"
+    )
     p.add_argument(
         "--teacher",
         default="ensemble",

@@ -21,6 +21,9 @@ if TYPE_CHECKING:
     from boxpromptiml.bench import BenchConfig
 
 
+from boxpromptiml.commands._common import add_output_arguments, output_from_args
+
+
 def add_measure_arguments(p: argparse.ArgumentParser) -> None:
     """What to measure and how (shared with ``benchmarks/speed.py``)."""
     from boxpromptiml.bench import RUNTIMES
@@ -55,8 +58,7 @@ def add_measure_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_measure_arguments(p)
-    p.add_argument("--out", default=None, help="output folder (default runs/bench/<name>)")
-    p.add_argument("--name", default="exp", help="run name under runs/bench (default exp)")
+    add_output_arguments(p, "bench")
 
 
 def config_from_args(args: argparse.Namespace) -> BenchConfig:
@@ -81,14 +83,12 @@ def config_from_args(args: argparse.Namespace) -> BenchConfig:
 
 def run(args: argparse.Namespace) -> int:
     import sys
-    from pathlib import Path
 
     from boxpromptiml.bench import benchmark, markdown_table
     from boxpromptiml.fileio import atomic_write_json
-    from boxpromptiml.runs import next_run_dir
 
     report = benchmark(config_from_args(args), progress=lambda msg: print(msg, file=sys.stderr))
-    out = Path(args.out) if args.out else next_run_dir("bench", args.name)
+    out = output_from_args(args, "bench")
     path = atomic_write_json(out / "bench.json", report)
     print(markdown_table(report))
     print(f"results saved to {path}")

@@ -15,7 +15,14 @@ from boxpromptiml.commands._common import add_dataset_arguments, dataset_from_ar
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     add_dataset_arguments(p, many=False)
-    p.add_argument("--out", "-o", required=True, help="COCO JSON file to write")
+    p.add_argument(
+        "-o",
+        "--out",
+        default=None,
+        help="COCO JSON file to write (default runs/boxes/<name>/boxes.json)",
+    )
+    p.add_argument("--name", default="exp", help="run name under runs/boxes (default exp)")
+    p.add_argument("--exist-ok", action="store_true", help="reuse runs/boxes/<name> if it exists")
     p.add_argument(
         "--force",
         action="store_true",
@@ -55,7 +62,12 @@ def run(args: argparse.Namespace) -> int:
     from boxpromptiml.data.boxes import write_coco
     from boxpromptiml.errors import ConfigError
 
-    out = Path(args.out)
+    if args.out:
+        out = Path(args.out)
+    else:
+        from boxpromptiml.runs import next_run_dir
+
+        out = next_run_dir("boxes", args.name, exist_ok=args.exist_ok) / "boxes.json"
     if out.is_dir():
         raise ConfigError(f"{out}: --out is a folder; give the COCO JSON file to write")
     if out.exists() and not args.force:

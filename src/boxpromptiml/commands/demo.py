@@ -16,15 +16,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from boxpromptiml.commands._common import add_output_arguments, output_from_args
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from boxpromptiml.demo import DemoConfig
 
     d = DemoConfig(out_dir=Path("runs/demo"))
-    p.add_argument(
-        "--out", default=None, help="run folder (default runs/demo/<name>, new each time)"
-    )
-    p.add_argument("--name", default="exp", help="run name under runs/demo (default exp)")
+    add_output_arguments(p, "demo", "run folder")
     p.add_argument(
         "--photos", default=None, help="folder/glob of authentic photos (default: embedded)"
     )
@@ -49,9 +48,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from boxpromptiml.demo import DemoConfig, main_summary, run_demo
-    from boxpromptiml.runs import next_run_dir
 
-    out = Path(args.out) if args.out else next_run_dir("demo", args.name)
+    out = output_from_args(args, "demo")
     config = DemoConfig(
         out_dir=out,
         photos=args.photos,

@@ -20,9 +20,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from boxpromptiml.commands._common import add_dataset_arguments, dataset_from_args
+from boxpromptiml.commands._common import (
+    add_dataset_arguments,
+    add_output_arguments,
+    add_split_argument,
+    dataset_from_args,
+    output_from_args,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -53,10 +58,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default="error",
         help="images without a predicted map: stop, leave out, or score as all-zero (default error)",
     )
-    p.add_argument(
-        "--out", default=None, help="output folder (default runs/evaluate/<name>, auto-incremented)"
-    )
-    p.add_argument("--name", default="exp", help="run name under runs/evaluate (default exp)")
+    add_split_argument(p, what=" of every DATASET")
+    add_output_arguments(p, "evaluate")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -65,7 +68,6 @@ def run(args: argparse.Namespace) -> int:
 
     from boxpromptiml.errors import ConfigError
     from boxpromptiml.evaluate import evaluate
-    from boxpromptiml.runs import next_run_dir
 
     if args.example:
         from boxpromptiml.data.sources import load_dataset
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         invert_masks=args.invert_masks,
         progress=not args.no_progress,
     )
-    out = Path(args.out) if args.out else next_run_dir("evaluate", args.name)
+    out = output_from_args(args, "evaluate")
     paths = result.save(out)
     # a pipe or log file gets a wide table instead of truncated cells
     console = Console(width=None if sys.stdout.isatty() else 160)

@@ -23,7 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--format", choices=("onnx",), default="onnx", help="export format (default onnx)"
     )
-    p.add_argument("--out", default=None, help="output .onnx (default: next to the checkpoint)")
+    p.add_argument(
+        "-o", "--out", default=None, help="output .onnx (default: next to the checkpoint)"
+    )
     p.add_argument("--opset", type=int, default=17, help="ONNX opset (default 17)")
     p.add_argument(
         "--atol", type=float, default=1e-4, help="largest accepted probability difference"

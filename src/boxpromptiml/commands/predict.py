@@ -26,6 +26,12 @@ from __future__ import annotations
 
 import argparse
 
+from boxpromptiml.commands._common import (
+    add_output_arguments,
+    add_split_argument,
+    output_from_args,
+)
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -94,23 +100,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--save-npy", action="store_true", help="also write float maps to maps_npy/<stem>.npy"
     )
-    p.add_argument(
-        "--out", default=None, help="output folder (default runs/predict/<name>, auto-incremented)"
-    )
-    p.add_argument("--name", default="exp", help="run name under runs/predict (default exp)")
+    add_split_argument(p)
+    add_output_arguments(p, "predict")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
 def run(args: argparse.Namespace) -> int:
     import sys
-    from pathlib import Path
 
     from boxpromptiml.data.sources import resolve_images
     from boxpromptiml.predict import Localizer, predict_to_folder
-    from boxpromptiml.runs import next_run_dir
 
     sources = args.source if len(args.source) > 1 else args.source[0]
-    resolve_images(sources)  # a glob matching nothing fails here, before the model loads
+    images = resolve_images(sources)  # a glob matching nothing fails here, before the model loads
+    if args.split:
+        from boxpromptiml.data.sources import read_split
+        from boxpromptiml.errors import DataError
+
+        key, stems = read_split(args.split)
+        wanted = set(stems)
+        sources = [p for p in images if p.stem in wanted]
+        if not sources:
+            raise DataError(f"--split {args.split}: none of the {len(images)} images is in {key!r}")
     from boxpromptiml.predict.shipped import shipped_model
 
     given = {"image_score": args.image_score, "tile": args.tile, "max_side": args.max_side}
@@ -124,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
         tta=args.tta,
         **{k: v for k, v in given.items() if v is not None},
     )
-    out = Path(args.out) if args.out else next_run_dir("predict", args.name)
+    out = output_from_args(args, "predict")
     result = predict_to_folder(
         localizer,
         sources,

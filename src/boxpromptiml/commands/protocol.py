@@ -30,6 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "config", metavar="CONFIG", help="protocol JSON (e.g. configs/paper-protocol.json)"
     )
     p.add_argument(
+        "-o",
         "--out",
         default=None,
         metavar="DIR",

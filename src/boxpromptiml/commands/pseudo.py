@@ -25,6 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from boxpromptiml.commands._common import add_output_arguments, output_from_args
 from boxpromptiml.errors import ConfigError
 
 
@@ -61,9 +62,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--boxes", "-b", required=True, help="COCO box file (e.g. from 'boxprompt boxes')"
     )
-    p.add_argument(
-        "--out", "-o", required=True, help="output folder for <stem>.png and manifest.json"
-    )
+    add_output_arguments(p, "pseudo", "output folder for <stem>.png and manifest.json")
     p.add_argument("--teacher", "-t", default="ensemble", help="teacher name (default: ensemble)")
     p.add_argument("--checkpoint", help="SAM checkpoint (.pth), for --teacher sam")
     p.add_argument("--variant", help="SAM variant: vit_h (default), vit_l, vit_b")
@@ -80,7 +79,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workers", "-j", type=int, default=1, help="CPU processes (default 1)")
     p.add_argument(
+        "--batch",
         "--batch-size",
+        dest="batch_size",
         type=int,
         default=1,
         help="images per teacher call, for GPU teachers (default 1)",
@@ -126,15 +127,14 @@ def _images_source(spec: str) -> Any:
 
 
 def run(args: argparse.Namespace) -> int:
-    from boxpromptiml.commands._common import parse_dataset_spec
-    from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES
+    from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES, parse_dataset_spec
     from boxpromptiml.teachers.pseudo import pseudo_label
 
     gt = parse_dataset_spec(args.gt, DEFAULT_MASK_SUFFIXES) if args.gt else None
     result = pseudo_label(
         _images_source(args.images),
         args.boxes,
-        args.out,
+        output_from_args(args, "pseudo"),
         args.teacher,
         teacher_options=_teacher_options(args),
         binary=args.binary,

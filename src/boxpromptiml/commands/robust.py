@@ -25,9 +25,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from boxpromptiml.commands._common import add_dataset_arguments, dataset_from_args
+from boxpromptiml.commands._common import (
+    add_dataset_arguments,
+    add_output_arguments,
+    dataset_from_args,
+    output_from_args,
+)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,8 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-images", type=int, default=None, help="at most this many per dataset")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default auto)")
-    p.add_argument("--out", default=None, help="output folder (default runs/robust/<name>)")
-    p.add_argument("--name", default="exp", help="run name under runs/robust (default exp)")
+    add_output_arguments(p, "robust")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -94,7 +97,6 @@ def run(args: argparse.Namespace) -> int:
     from boxpromptiml.data.sources import Sample
     from boxpromptiml.errors import ConfigError
     from boxpromptiml.robust.sweep import robustness_sweep
-    from boxpromptiml.runs import next_run_dir
 
     sweep = _parse_sweep(args)
     datasets = dataset_from_args(args)
@@ -134,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     result.settings["tested"] = what
-    out = Path(args.out) if args.out else next_run_dir("robust", args.name)
+    out = output_from_args(args, "robust")
     paths = result.save(out)
     console = Console(width=None if sys.stdout.isatty() else 140)
     table = Table(title=f"robustness of {what}")

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import argparse
 
+from boxpromptiml.commands._common import add_output_arguments, output_from_args
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -28,13 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="PHOTOS",
         help="folder, glob, .txt list or file(s) of authentic photos (default: bundled photos)",
     )
-    p.add_argument(
-        "--out",
-        "-o",
-        default=None,
-        help="output folder (default runs/synth/<name>, auto-incremented)",
-    )
-    p.add_argument("--name", default="exp", help="run name under runs/synth (default exp)")
+    add_output_arguments(p, "synth")
     p.add_argument("--n", type=int, default=100, help="number of manipulated images (default 100)")
     p.add_argument(
         "--authentic", type=int, default=0, help="number of authentic images for Au/ (default 0)"
@@ -144,9 +140,7 @@ def _parse_sets(items: list[str]) -> dict[str, object]:
 def run(args: argparse.Namespace) -> int:
     import json
     import logging
-    from pathlib import Path
 
-    from boxpromptiml.runs import next_run_dir
     from boxpromptiml.synth import SynthConfig, default_photos, make_dataset
     from boxpromptiml.synth.dataset import default_workers
 
@@ -165,7 +159,7 @@ def run(args: argparse.Namespace) -> int:
         post=not args.no_post,
         **_parse_sets(args.set),  # type: ignore[arg-type]
     )
-    out = Path(args.out) if args.out else next_run_dir("synth", args.name)
+    out = output_from_args(args, "synth")
     # skipped photos are listed below, once, instead of as log lines
     logging.getLogger("boxpromptiml.synth.dataset").setLevel(logging.ERROR)
     path = make_dataset(

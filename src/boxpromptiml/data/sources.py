@@ -427,3 +427,48 @@ def load_sample(
     image = load_image(sample.image)
     mask = load_sample_mask(sample, image.shape[:2], resize=resize_mask_to_image, invert=invert)
     return image, mask
+
+
+def parse_dataset_spec(spec: str, mask_suffixes: tuple[str, ...]) -> Dataset:
+    """The dataset named by one command-line DATASET string.
+
+    ``IMAGES`` (a folder with ``Tp/`` + ``Gt/``, or images with masks beside them by
+    suffix) or ``IMAGES,MASKS`` (two folders paired by stem), each optionally prefixed by
+    ``NAME=`` (the name used in tables).
+    """
+    name = None
+    if "=" in spec.split(",")[0] and not spec.startswith(("/", ".")):
+        name, spec = spec.split("=", 1)
+    if "," in spec:
+        images, masks = spec.split(",", 1)
+        return load_dataset(images, masks, mask_suffixes=mask_suffixes, name=name)
+    return load_dataset(spec, mask_suffixes=mask_suffixes, name=name)
+
+
+def read_split(spec: str | os.PathLike[str]) -> tuple[str, list[str]]:
+    """``FILE:KEY`` (e.g. ``coverage/split.json:test``) -> ``(KEY, the stems listed)``.
+
+    ``FILE`` is a JSON object mapping split names to lists of image stems, like
+    ``coverage/split.json``. Raises :class:`DataError` naming the file when it is missing,
+    not such a JSON object, or lacks ``KEY`` (the keys it has are listed).
+    """
+    text = os.fspath(spec)
+    path_text, sep, key = text.rpartition(":")
+    if not sep or not path_text or not key:
+        raise DataError(f"--split {text}: give FILE:KEY, e.g. split.json:test")
+    path = Path(path_text)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: split file not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a readable JSON split file ({exc})") from None
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: a split file is a JSON object of name -> list of stems")
+    if key not in data:
+        keys = ", ".join(k for k, v in data.items() if isinstance(v, list))
+        raise DataError(f"{path}: no split {key!r}; it has: {keys}")
+    stems = data[key]
+    if not isinstance(stems, list) or not all(isinstance(x, str) for x in stems):
+        raise DataError(f"{path}: split {key!r} is not a list of image stems")
+    return key, stems

@@ -369,9 +369,7 @@ class Pipeline:
 
         folder = Path(config.out_dir)
         last = folder / "last.pt"
-        cfg = dataclasses.replace(
-            config, resume=last.is_file(), progress=self.progress
-        ).validated()
+        cfg = dataclasses.replace(config, resume=last.is_file(), progress=self.progress).validated()
         run_def = {k: v for k, v in cfg.to_dict().items() if k not in RUNTIME_FIELDS}
         run_def["train"] = {"samples": len(cfg.train), "digest": digest(run_def["train"])}
         if cfg.val:

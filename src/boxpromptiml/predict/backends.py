@@ -113,7 +113,7 @@ class TorchBackend:
     @classmethod
     def from_checkpoint(cls, path: PathLike, device: str = "auto") -> TorchBackend:
         """Load a student checkpoint written by ``boxprompt train`` (``best.pt``/``last.pt``)."""
-        from boxpromptiml.train.checkpoint import load_student
+        from boxpromptiml.student.checkpoint import load_student
 
         dev = resolve_torch_device(device)
         model, meta = load_student(path, device=dev)

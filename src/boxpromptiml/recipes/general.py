@@ -233,12 +233,12 @@ def package_model(
     tells where the model came from (``recipe``, ``manifest_sha256``, code ``version``,
     the training ``step``/``epoch``), plus ``inference`` settings (e.g. ``tile``,
     ``max_side``, ``image_score``) that :meth:`Localizer.pretrained` applies. Loads back
-    with :func:`~boxpromptiml.train.checkpoint.load_student`.
+    with :func:`~boxpromptiml.student.checkpoint.load_student`.
     """
     import torch
 
     from boxpromptiml import __version__
-    from boxpromptiml.train.checkpoint import read_checkpoint, save_checkpoint
+    from boxpromptiml.student.checkpoint import read_checkpoint, save_checkpoint
 
     ckpt = read_checkpoint(checkpoint)
     config = ckpt.get("config") or {}

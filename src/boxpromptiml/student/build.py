@@ -8,15 +8,14 @@ from timm's ``feature_info``, never hard-coded.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from boxpromptiml.errors import CheckpointError, ConfigError
+from boxpromptiml.student.args import STUDENTS, StudentArgs, resolve_student_args
 from boxpromptiml.student.corr import SelfCorrelation
 from boxpromptiml.student.mgfm import MGFM
 from boxpromptiml.student.model import Student
@@ -26,92 +25,6 @@ __all__ = ["STUDENTS", "StudentArgs", "build_student", "check_timm_name", "resol
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
-@dataclass(frozen=True)
-class StudentArgs:
-    """Everything needed to rebuild a student (stored as ``model_args`` in checkpoints).
-
-    Attributes:
-        backbone: timm model name with ``features_only`` support.
-        num_scales: how many of the backbone's last feature levels MGFM fuses.
-        drop_deepest: how many of the backbone's deepest levels are left out entirely
-            (neither computed nor fused): ``1`` on a 5-level backbone stops it at stride 16,
-            and ``num_scales`` then counts back from there. A speed setting.
-        dim: MGFM projection width.
-        memory_size: memory prototypes ``K``; ``0`` removes the memory bank (ablation).
-        gates: spatial gates on (``False``: plain sum, ablation).
-        alpha: ``None`` learns α; a float in ``(0, 1)`` fixes it (ablation).
-        corr_k: best matches kept by the self-correlation cue (copy-move; see
-            :mod:`boxpromptiml.student.corr`); ``0`` (default, the paper's student) disables it.
-        corr_level: which fused level the cue correlates, as an index into them (``-2``:
-            the second coarsest, stride 16 with the default 4 levels).
-        noise: channels of the noise-residual input branch (SRM filters, see
-            :mod:`boxpromptiml.student.noise`), fused as one more scale; ``0`` (default)
-            disables it.
-    """
-
-    backbone: str = "tiny_vit_5m_224"
-    num_scales: int = 4
-    drop_deepest: int = 0
-    dim: int = 64
-    memory_size: int = 32
-    gates: bool = True
-    alpha: float | None = None
-    corr_k: int = 0
-    corr_level: int = -2
-    noise: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain dict of JSON types (what checkpoints store)."""
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StudentArgs:
-        """Inverse of :meth:`to_dict`; unknown keys raise :class:`ConfigError`."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ConfigError(f"unknown student argument(s): {', '.join(unknown)}")
-        return cls(**dict(data))
-
-
-#: Named presets. Any other timm name is accepted by :func:`resolve_student_args`.
-STUDENTS: dict[str, StudentArgs] = {
-    # the paper's student: TinyViT-5M (64/128/160/320 channels at strides 4..32) + MGFM
-    "tinyvit5m": StudentArgs(backbone="tiny_vit_5m_224"),
-    # EfficientNet-Lite0, last 4 stages (24/40/112/320 channels at strides 4..32)
-    "efficientnet-lite0": StudentArgs(backbone="tf_efficientnet_lite0"),
-    # the fast variant: Lite0 stopped at stride 16 (24/40/112 channels at strides 4..16),
-    # MGFM width 32: about 301 M MACs at 224x224 instead of 534 M
-    "efficientnet-lite0-fast": StudentArgs(
-        backbone="tf_efficientnet_lite0", num_scales=3, drop_deepest=1, dim=32
-    ),
-}
-
-
-def resolve_student_args(
-    model: str | StudentArgs | Mapping[str, Any], **overrides: Any
-) -> StudentArgs:
-    """A preset name, a timm model name, a dict or a :class:`StudentArgs`, plus overrides.
-
-    ``None`` overrides are ignored (convenient for optional CLI flags), except ``alpha``
-    which is ``None`` when learned: pass it only to fix it.
-    """
-    if isinstance(model, StudentArgs):
-        args = model
-    elif isinstance(model, Mapping):
-        args = StudentArgs.from_dict(model)
-    elif model in STUDENTS:
-        args = STUDENTS[model]
-    else:
-        args = StudentArgs(backbone=model)
-    given = {k: v for k, v in overrides.items() if v is not None}
-    names = {f.name for f in dataclasses.fields(StudentArgs)}
-    unknown = sorted(set(given) - names)
-    if unknown:
-        raise ConfigError(f"unknown student argument(s): {', '.join(unknown)}")
-    return dataclasses.replace(args, **given)
 
 
 def check_timm_name(name: str) -> None:

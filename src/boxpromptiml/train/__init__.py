@@ -5,10 +5,9 @@ Files::
     config.py      TrainConfig: every option, its default, validation, (de)serialisation
     data.py        reading, augmentation, the seeded and resumable order of batches
     losses.py      BCE against soft targets, optional soft Dice and focal terms
-    checkpoint.py  the checkpoint format, load_student() for the predict stage
+    checkpoint.py  re-exports boxpromptiml.student.checkpoint (the checkpoint format)
     loop.py        fit(): the loop (Lightning Fabric), validation, logging, resume
     soup.py        average_checkpoints(): one student averaging several fine-tuned ones
-    cli.py         options of ``boxprompt train`` (also ``python -m boxpromptiml.train``)
     synthetic.py   a toy dataset (bright shapes on noise) to check the pipeline
 
 Typical use::
@@ -31,8 +30,13 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from boxpromptiml.train.checkpoint import FORMAT, VERSION, load_student, read_checkpoint
-    from boxpromptiml.train.config import RUNTIME_FIELDS, TrainConfig, paired_samples
+    from boxpromptiml.student.checkpoint import FORMAT, VERSION, load_student, read_checkpoint
+    from boxpromptiml.train.config import (
+        RUNTIME_FIELDS,
+        TrainConfig,
+        extra_samples,
+        paired_samples,
+    )
     from boxpromptiml.train.loop import (
         StepInfo,
         TrainResult,
@@ -43,8 +47,7 @@ if TYPE_CHECKING:
     from boxpromptiml.train.losses import DistillLoss
     from boxpromptiml.train.soup import average_checkpoints
 
-# Names are imported on first use, so that ``boxpromptiml.train.cli`` (and with it
-# ``boxprompt --help``) does not import torch.
+# Names are imported on first use, so that ``boxprompt --help`` does not import torch.
 _EXPORTS: dict[str, str] = {
     "FORMAT": "checkpoint",
     "VERSION": "checkpoint",
@@ -53,6 +56,7 @@ _EXPORTS: dict[str, str] = {
     "RUNTIME_FIELDS": "config",
     "TrainConfig": "config",
     "paired_samples": "config",
+    "extra_samples": "config",
     "StepInfo": "loop",
     "TrainResult": "loop",
     "WarmupCosine": "loop",
@@ -72,6 +76,7 @@ __all__ = [
     "TrainResult",
     "WarmupCosine",
     "average_checkpoints",
+    "extra_samples",
     "fit",
     "load_student",
     "load_train_config",

@@ -1,10 +1,10 @@
-"""``python -m boxpromptiml.train``: the ``boxprompt train`` command, runnable by torchrun."""
+"""``python -m boxpromptiml.train``: the same as ``python -m boxpromptiml train``."""
 
 from __future__ import annotations
 
 import sys
 
-from boxpromptiml.train.cli import main
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from boxpromptiml.cli import main
+
+    sys.exit(main(["train", *sys.argv[1:]]))

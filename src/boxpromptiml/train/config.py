@@ -18,7 +18,7 @@ from boxpromptiml.data.sources import Dataset, Sample, load_dataset
 from boxpromptiml.errors import ConfigError, DataError, reject_unknown
 from boxpromptiml.student.build import StudentArgs, resolve_student_args
 
-__all__ = ["RUNTIME_FIELDS", "Supervision", "TrainConfig", "paired_samples"]
+__all__ = ["RUNTIME_FIELDS", "Supervision", "TrainConfig", "extra_samples", "paired_samples"]
 
 Supervision = Literal["pseudo", "gt"]
 
@@ -275,3 +275,39 @@ def _as_sample(s: Sample | Sequence[Any]) -> Sample:
     raise ConfigError(
         f"a sample must be a Sample, (image, target) or (name, image, mask, label): {s!r}"
     )
+
+
+def extra_samples(
+    authentic: list[str], mix: list[str], mix_count: int | None = None
+) -> list[Sample]:
+    """The samples of ``--authentic`` (label 0, no target: all-zero) and ``--mix``
+    (manipulated images with their masks; ``mix_count`` of them drawn with seed 0).
+
+    Raises :class:`DataError` for a source with no images, :class:`ConfigError` for a
+    ``mix_count`` out of range or given without ``--mix``."""
+    import numpy as np
+
+    from boxpromptiml.data.sources import (
+        DEFAULT_MASK_SUFFIXES,
+        Sample,
+        images_dataset,
+        parse_dataset_spec,
+    )
+    from boxpromptiml.errors import ConfigError, DataError
+
+    out = [Sample(s.name, s.image, None, 0) for src in authentic for s in images_dataset(src)]
+    mixed: list[Sample] = []
+    for spec in mix:
+        ds = parse_dataset_spec(spec, DEFAULT_MASK_SUFFIXES)
+        forged = [s for s in ds if s.mask is not None and s.label != 0]
+        if not forged:
+            raise DataError(f"--mix {spec}: no manipulated image with a mask")
+        mixed += forged
+    if mix_count is not None:
+        if not mix:
+            raise ConfigError("--mix-count needs --mix")
+        if not 1 <= mix_count <= len(mixed):
+            raise ConfigError(f"--mix-count {mix_count}: the --mix data hold {len(mixed)} images")
+        pick = np.random.default_rng(0).permutation(len(mixed))[:mix_count]
+        mixed = [mixed[i] for i in sorted(pick)]
+    return out + mixed

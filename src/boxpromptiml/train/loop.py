@@ -32,14 +32,14 @@ from boxpromptiml import __version__
 from boxpromptiml.errors import CheckpointError, ConfigError
 from boxpromptiml.fileio import atomic_write_json, atomic_write_text
 from boxpromptiml.student.build import build_student
-from boxpromptiml.student.model import Student
-from boxpromptiml.train.checkpoint import (
+from boxpromptiml.student.checkpoint import (
     capture_rng,
     load_state,
     read_checkpoint,
     restore_rng,
     save_checkpoint,
 )
+from boxpromptiml.student.model import Student
 from boxpromptiml.train.config import TrainConfig
 from boxpromptiml.train.data import (
     TrainDataset,
@@ -375,6 +375,15 @@ def _fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None)
         cfg.image_topk,
     )
 
+    if rank == 0:
+        n_auth = sum(1 for x in cfg.train if x.label == 0)
+        params = sum(p.numel() for p in model.parameters()) / 1e6
+        log.info(
+            "training %s (%.2f M parameters) on %s, %s precision: %d images (%d untouched), "
+            "%d steps/epoch x %d epochs, batch %d x %d process(es) -> %s",
+            cfg.model.backbone, params, fabric.device, cfg.precision, len(cfg.train), n_auth,
+            steps_per_epoch, cfg.epochs, cfg.batch_size, world, out_dir,
+        )  # fmt: skip
     step, start_epoch, skip_batches = 0, 0, 0
     best_f1: float | None = None
     best_epoch: int | None = None

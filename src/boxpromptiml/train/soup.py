@@ -21,7 +21,7 @@ from typing import Any
 import torch
 
 from boxpromptiml.errors import CheckpointError
-from boxpromptiml.train.checkpoint import read_checkpoint, save_checkpoint
+from boxpromptiml.student.checkpoint import read_checkpoint, save_checkpoint
 
 __all__ = ["average_checkpoints"]
 
