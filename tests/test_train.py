@@ -394,7 +394,7 @@ def test_config_validation_names_the_bad_value(tmp_path: Path) -> None:
         ({"lr": -1.0}, "lr must be"),
         ({"supervision": "full"}, "supervision"),
         ({"precision": "fp8"}, "precision"),
-        ({"bce_weight": 0.0}, "at least one"),
+        ({"bce_weight": 0.0, "dice_weight": 0.0}, "at least one"),
         ({"ema": 1.0}, "ema must be a decay"),
     ]:
         args: dict[str, object] = {"train": s, "out_dir": tmp_path, **kw}

