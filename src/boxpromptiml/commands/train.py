@@ -328,6 +328,11 @@ def run(args: argparse.Namespace) -> int:
             else ""
         )
         print(f"trained {result.steps} steps, saved to {result.out_dir}{best}")
+        if result.skipped:
+            print(
+                f"skipped {len(result.skipped)} unreadable training sample(s), listed in "
+                f"{result.out_dir / 'skipped.txt'}"
+            )
         use = result.best if result.best is not None and result.best.exists() else result.last
         why = "best validation F1" if use == result.best else "the last epoch (no --val)"
         print(f"the model to use: {use} ({why}); boxprompt predict IMAGES --model {use}")

@@ -39,7 +39,11 @@ def _open(path: PathLike, what: str) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(p)
-            img.load()
+            try:
+                img.load()
+            except BaseException:
+                img.close()  # no open file left behind by a truncated image
+                raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise DataError(
             f"{p}: {what} is larger than Pillow's decompression-bomb limit "
@@ -176,12 +180,12 @@ def resize_mask(mask: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
 
 def image_size(path: PathLike) -> tuple[int, int]:
     """``(H, W)`` of an image file after EXIF orientation, read from the header only."""
-    img = _open_header(path)
-    w, h = img.size
-    try:
-        orientation = img.getexif().get(0x0112, 1)
-    except Exception:
-        orientation = 1
+    with _open_header(path) as img:
+        w, h = img.size
+        try:
+            orientation = img.getexif().get(0x0112, 1)
+        except Exception:
+            orientation = 1
     if orientation in (5, 6, 7, 8):
         w, h = h, w
     return h, w

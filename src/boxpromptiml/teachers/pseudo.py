@@ -79,6 +79,9 @@ class PseudoResult:
     fallbacks: int = 0
     seconds: float = 0.0
     quality: QualityReport | None = None
+    #: boxes the box file held but that were dropped (NaN, zero-size, outside the image),
+    #: and images left without any box by that (treated as authentic)
+    box_problems: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         rate = len(self.labelled) / self.seconds if self.seconds > 0 else 0.0
@@ -92,6 +95,11 @@ class PseudoResult:
             parts.append(f"{len(self.missing)} box-file entries without an image")
         if self.unboxed:
             parts.append(f"{len(self.unboxed)} images not in the box file")
+        if self.box_problems:
+            parts.append(
+                f"{len(self.box_problems)} box-file problem(s) (dropped boxes, images left "
+                "without one), listed under box_problems in the manifest"
+            )
         return ", ".join(parts)
 
 
@@ -383,6 +391,22 @@ def pseudo_label(
             "use either several workers (CPU) or a batch size above 1 (GPU), not both"
         )
     out = Path(out_dir)
+    if not isinstance(box_file, BoxFile):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # listed in the manifest and the summary instead
+            box_source: PathLike | BoxFile = box_file
+            box_file = read_coco(box_file)
+    else:
+        box_source = "(in memory)"
+    box_problems = list(box_file.problems)
+    emptied = [
+        e.file_name
+        for e in box_file
+        if not len(e.boxes) and any(f": {e.file_name}: box" in m for m in box_problems)
+    ]
+    box_problems += [f"{name}: every box was dropped: treated as authentic" for name in emptied]
     tasks, missing, unboxed = plan(images, box_file, out)
     _refuse_input_folders(out, tasks, gt)
     if built is None and workers == 1:
@@ -393,13 +417,16 @@ def pseudo_label(
         "teacher": info,
         "encoding": "binary" if binary else "probability",
         "created_by": f"boxpromptiml {__version__}",
-        "box_file": str(box_file) if not isinstance(box_file, BoxFile) else "(in memory)",
+        "box_file": str(box_source),
     }
     output_dir(out, "pseudo-mask folder")
     _remove_stale_temporaries(out, [t.stem for t in tasks])
     manifest = _Manifest(out / MANIFEST, header, overwrite)
     manifest.data["missing"], manifest.data["unboxed"] = missing, unboxed
-    result = PseudoResult(out, manifest.path, missing=missing, unboxed=unboxed)
+    manifest.data["box_problems"] = box_problems
+    result = PseudoResult(
+        out, manifest.path, missing=missing, unboxed=unboxed, box_problems=box_problems
+    )
     finished = [manifest.done(t) for t in tasks]
     todo = [t for t, f in zip(tasks, finished, strict=True) if not f]
     result.resumed = [t.stem for t, f in zip(tasks, finished, strict=True) if f]
