@@ -42,7 +42,9 @@ def _bomb(path: Path) -> Path:
     """A valid PNG header claiming 60000 × 60000 pixels (a decompression bomb)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 2, 0, 0, 0)
     body = chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
@@ -124,6 +126,9 @@ CASES: list[Case] = [
     ("pseudo-out-holds-inputs", lambda t: ["pseudo", str(_dataset(t / "d") / "Tp"), "--boxes", str(_coco(t / "b.json", t / "d")), "-t", "box", "-o", str(t / "d" / "Tp")], 2, "Tp"),
     # train: a bad image is skipped and listed, the run goes on
     ("train-corrupt-image", lambda t: ["train", str(_corrupt_image(t / "d")), "--gt", "--model", "test_efficientnet", "--pretrained", "none", "--epochs", "1", "--batch", "2", "--imgsz", "32", "--workers", "0", "-o", str(t / "r"), "--no-progress"], 0, "skipped"),
+    ("train-resume-new-flags", lambda t: ["train", "--resume", str(t), "--epochs", "5"], 2, "--epochs"),
+    ("evaluate-tiny-map", lambda t: ["evaluate", str(_dataset(t / "d")), "--pred", str(_tiny_maps(t)), "-o", str(t / "o")], 0, "resized"),
+    ("evaluate-other-aspect-map", lambda t: ["evaluate", str(_dataset(t / "d")), "--pred", str(_tiny_maps(t, (8, 16))), "-o", str(t / "o")], 2, "aspect"),
     ("train-resume-empty", lambda t: ["train", "--resume", str(t)], 2, "last.pt"),
     # synth
     ("synth-only-bad-photos", lambda t: ["synth", str(_junk(t / "ph" / "a.png")), "--n", "2", "-o", str(t / "s")], 2, "photo"),
@@ -145,6 +150,15 @@ def _corrupt_maps(t: Path) -> Path:
     _mask(maps / "i0.png")
     _mask(maps / "i1.png")
     _junk(maps / "i2.png")
+    return maps
+
+
+def _tiny_maps(t: Path, hw: tuple[int, int] = (8, 8)) -> Path:
+    """Maps far smaller than their masks (one of another aspect ratio when ``hw`` says so)."""
+    maps = t / "maps"
+    maps.mkdir(parents=True, exist_ok=True)
+    for i in range(3):
+        Image.fromarray(np.full(hw, 200, np.uint8)).save(maps / f"i{i}.png")
     return maps
 
 

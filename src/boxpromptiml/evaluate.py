@@ -215,7 +215,20 @@ def evaluate_dataset(
             if mask is None:
                 continue
             if s.name in preds:
-                prob = resize_map(load_map(preds[s.name]), mask.shape)
+                raw = load_map(preds[s.name])
+                if raw.shape != mask.shape:
+                    (mh, mw), (ph, pw) = mask.shape, raw.shape
+                    if abs(pw / ph - mw / mh) > 0.02 * (mw / mh):
+                        problems.append(
+                            f"{preds[s.name]}: map is {pw}x{ph} but the mask is {mw}x{mh} "
+                            "(another aspect ratio: not this image's map?) [skipped]"
+                        )
+                        continue
+                    problems.append(
+                        f"{preds[s.name]}: map is {pw}x{ph}, resized to the mask's {mw}x{mh} "
+                        "[scored]"
+                    )
+                prob = resize_map(raw, mask.shape)
                 src = str(preds[s.name].resolve())
             else:
                 prob, src = np.zeros(mask.shape, dtype=np.float32), "missing (scored as zero)"
@@ -239,7 +252,8 @@ def evaluate_dataset(
         raise DataError(f"{dataset.name}: no image could be evaluated; problems: {problems[:5]}")
     rows = [{**r, **extra.get(str(r.get("name")), {})} for r in acc.rows]
     summary: dict[str, float] = dict(acc.summary(ci=ci))
-    summary["n_skipped"] = len(problems) - len(dataset.problems)
+    new = problems[len(dataset.problems) :]
+    summary["n_skipped"] = sum(1 for m in new if not m.endswith("[scored]"))
     return DatasetResult(dataset.name, summary, rows, problems)
 
 

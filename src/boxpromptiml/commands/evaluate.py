@@ -99,8 +99,9 @@ def run(args: argparse.Namespace) -> int:
     console.print(result.rich_table())
     for d in result.datasets:
         for msg in d.problems:
+            what = "note" if msg.endswith("[scored]") else "skipped"
             console.print(
-                f"[yellow]skipped[/yellow] ({d.name}): {msg}", highlight=False, soft_wrap=True
+                f"[yellow]{what}[/yellow] ({d.name}): {msg}", highlight=False, soft_wrap=True
             )
     console.print(
         f"results saved to [bold]{out}[/bold] ({', '.join(p.name for p in paths.values())})",

@@ -226,6 +226,25 @@ def _devices(value: str) -> int | str:
     return value if value == "auto" else int(value)
 
 
+#: options that may change when a run is resumed (speed and display, not results)
+_RESUMABLE = frozenset(
+    {"resume", "workers", "accelerator", "devices", "num_nodes", "precision", "no_progress"}
+)
+
+
+def _options_given(args: argparse.Namespace) -> list[str]:
+    """The run-defining options of ``args`` set to something other than their default."""
+    parser = argparse.ArgumentParser(add_help=False)
+    add_arguments(parser)
+    defaults = vars(parser.parse_args([]))
+    flags = {a.dest: a.option_strings[-1] if a.option_strings else a.dest for a in parser._actions}
+    return [
+        flags.get(k, k)
+        for k, v in vars(args).items()
+        if k in defaults and k not in _RESUMABLE and v != defaults[k]
+    ]
+
+
 def config_from_args(args: argparse.Namespace) -> object:
     """Build the :class:`~boxpromptiml.train.TrainConfig` described by parsed arguments."""
     from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES, parse_dataset_spec
@@ -244,6 +263,13 @@ def config_from_args(args: argparse.Namespace) -> object:
         "progress": not args.no_progress,
     }
     if args.resume:
+        given = _options_given(args)
+        if given:
+            raise ConfigError(
+                f"--resume {args.resume} continues the saved run with its own settings; "
+                f"{', '.join(given)} would change it: drop them, or start a new run "
+                "(--init-from RUN/last.pt to start from its weights)"
+            )
         cfg = load_train_config(args.resume)
         cfg.resume = True
         for k, v in runtime.items():
