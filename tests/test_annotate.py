@@ -272,3 +272,29 @@ def test_file_is_valid_json_after_each_save(setup: tuple[Path, Path]) -> None:
     for k in range(5):
         c.put("/api/images/0/boxes", json={"boxes": [[k, k, k + 10, k + 10]]})
         assert len(json.loads(out.read_text())["annotations"]) == 1
+
+
+def test_stats_report_time_and_boxes_per_image(
+    setup: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from boxpromptiml.cli import main
+
+    image_dir, out = setup
+    assert main(["annotate", str(image_dir), "--out", str(out), "--stats"]) == 2  # no file yet
+    session = AnnotationSession(image_dir, out)
+    session.set_boxes(0, [[2, 2, 20, 20], [30, 30, 50, 50]], 12.0)
+    session.mark_authentic(1, 3.0)
+    capsys.readouterr()
+    assert main(["annotate", str(image_dir), "--out", str(out), "--stats", "--json"]) == 0
+    stats = json.loads(capsys.readouterr().out)
+    assert stats["images"] == 2 and stats["status"] == {"authentic": 1, "boxes": 1}
+    assert stats["seconds_per_image"]["total"] == pytest.approx(15.0)
+    assert stats["seconds_per_box"] == pytest.approx(6.0)
+    assert stats["boxes_per_image"]["mean"] == pytest.approx(1.0)
+    n_images = len(list(image_dir.iterdir()))
+    assert len(stats["not_annotated"]) == n_images - 2
+    assert main(["annotate", str(image_dir), "--out", str(out), "--stats"]) == 0
+    text = capsys.readouterr().out
+    assert "per box 6.0 s" in text and "paper: about 7 s per image" in text

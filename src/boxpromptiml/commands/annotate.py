@@ -16,6 +16,7 @@ required and printed in the URL.
 
 examples:
   boxprompt annotate data/photos --out boxes.json
+  boxprompt annotate data/photos --out boxes.json --stats     # time and boxes per image
   boxprompt annotate data/photos --out boxes.json --teacher grabcut --port 8800
 """
 
@@ -40,14 +41,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 picks a free one)")
     p.add_argument(
+        "--stats",
+        action="store_true",
+        help="print time and boxes per image of the --out file (with --json: as JSON) and exit",
+    )
+    p.add_argument("--json", action="store_true", help="with --stats: print JSON")
+    p.add_argument(
         "--token",
         default=None,
         help="access token (default: random when --host is not a loopback address)",
     )
 
 
+def _stats(args: argparse.Namespace) -> int:
+    import json
+    from pathlib import Path
+
+    from boxpromptiml.annotate.stats import annotation_stats, format_stats
+    from boxpromptiml.errors import DataError
+    from boxpromptiml.tables import jsonable
+
+    if not Path(args.out).is_file():
+        raise DataError(f"{args.out}: no box file yet (annotate first)")
+    stats = annotation_stats(args.out, args.image_dir)
+    print(json.dumps(jsonable(stats), indent=2) if args.json else format_stats(stats))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import socket
+
+    if args.stats:
+        return _stats(args)
 
     import uvicorn
 
