@@ -394,10 +394,14 @@ def _train_settings(raw: Any, where: str, base_dir: Path) -> dict[str, Any]:
     from boxpromptiml.data.sources import Sample
     from boxpromptiml.student.build import STUDENTS, check_timm_name, resolve_student_args
     from boxpromptiml.train import TrainConfig
+    from boxpromptiml.train.config import PAPER_SETTINGS
 
     allowed = [f.name for f in dataclasses.fields(TrainConfig) if f.name not in _TRAIN_FIXED]
     d = _section(raw, where, allowed)
-    model = d.get("model", "tinyvit5m")
+    # what the config leaves out follows the paper, not the project's defaults
+    for key, value in PAPER_SETTINGS.items():
+        d.setdefault(key, value)
+    model = d["model"]
     if not isinstance(model, str | dict):
         raise ConfigError(f"{where}.model: expected a preset name, a timm name or an object")
     try:

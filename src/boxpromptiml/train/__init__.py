@@ -56,6 +56,8 @@ _EXPORTS: dict[str, str] = {
     "RUNTIME_FIELDS": "config",
     "TrainConfig": "config",
     "paired_samples": "config",
+    "PAPER_SETTINGS": "config",
+    "DEFAULT_MODEL": "config",
     "extra_samples": "config",
     "StepInfo": "loop",
     "TrainResult": "loop",
@@ -68,6 +70,7 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "FORMAT",
+    "PAPER_SETTINGS",
     "RUNTIME_FIELDS",
     "VERSION",
     "DistillLoss",
