@@ -19,47 +19,13 @@ from typing import Any
 from boxpromptiml.data.annotator import AnnotatorConfig
 from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES, Dataset, SizeMismatch
 from boxpromptiml.errors import ConfigError, DataError
+from boxpromptiml.protocol.schema import TeacherSection, TestSet, parse
 from boxpromptiml.tables import jsonable
 
 PathLike = str | os.PathLike[str]
 
 __all__ = ["DatasetSpec", "ProtocolConfig", "TeacherSpec", "load_protocol_config"]
 
-#: Keys of the configuration, per section. Keys starting with ``_`` are comments.
-TOP_KEYS = (
-    "name",
-    "data_root",
-    "train_sets",
-    "test_sets",
-    "annotator",
-    "teacher",
-    "train",
-    "predict",
-    "evaluate",
-)
-DATASET_KEYS = (
-    "name",
-    "path",
-    "masks",
-    "mask_suffixes",
-    "invert_masks",
-    "on_size_mismatch",
-    "authentic",
-    "boxes",
-    "expected_images",
-)
-TEACHER_KEYS = (
-    "name",
-    "checkpoint",
-    "variant",
-    "device",
-    "options",
-    "workers",
-    "batch_size",
-    "binary",
-)
-PREDICT_KEYS = ("device", "batch_size", "tile", "overlap", "threads")
-EVALUATE_KEYS = ("threshold",)
 #: TrainConfig fields the protocol sets itself (data, folder, resume, display).
 _TRAIN_FIXED = ("train", "val", "out_dir", "resume", "progress", "supervision")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
@@ -273,32 +239,15 @@ def _hint(key: str, allowed: Sequence[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def _section(
-    value: Any, where: str, allowed: Sequence[str], required: Sequence[str] = ()
-) -> dict[str, Any]:
-    """``value`` as a dict without comment keys (``_...``); unknown keys raise with a hint."""
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a JSON object, got {type(value).__name__}")
-    out = {k: v for k, v in value.items() if not str(k).startswith("_")}
+def _section(value: Any, where: str, allowed: Sequence[str]) -> dict[str, Any]:
+    """A free-form section (``train``, ``annotator``): unknown keys raise with a hint."""
+    out = {k: v for k, v in dict(value).items() if not str(k).startswith("_")}
     for k in out:
         if k not in allowed:
             raise ConfigError(
                 f"{where}: unknown key {k!r}{_hint(k, allowed)} (known: {', '.join(allowed)})"
             )
-    for k in required:
-        if k not in out:
-            raise ConfigError(f"{where}: missing required key {k!r}")
     return out
-
-
-def _typed(value: Any, kinds: type | tuple[type, ...], where: str) -> Any:
-    """``value`` if it is of ``kinds`` (a bool never passes for a number); else ConfigError."""
-    kinds_t = kinds if isinstance(kinds, tuple) else (kinds,)
-    ok = isinstance(value, kinds_t) and not (isinstance(value, bool) and bool not in kinds_t)
-    if not ok:
-        names = " or ".join("null" if k is type(None) else k.__name__ for k in kinds_t)
-        raise ConfigError(f"{where}: expected {names}, got {value!r}")
-    return value
 
 
 def _resolve(path: str, base: Path) -> Path:
@@ -306,59 +255,36 @@ def _resolve(path: str, base: Path) -> Path:
     return Path(os.path.normpath(p if p.is_absolute() else base / p))
 
 
-def _dataset(raw: Any, where: str, data_root: Path, training: bool) -> DatasetSpec:
-    if isinstance(raw, str):
-        raw = {"path": raw}
-    keys = DATASET_KEYS if training else tuple(k for k in DATASET_KEYS if k != "boxes")
-    d = _section(raw, where, keys, required=("path",))
-    path = _resolve(_typed(d["path"], str, f"{where}.path"), data_root)
+def _dataset(d: TestSet, where: str, data_root: Path, training: bool) -> DatasetSpec:
+    path = _resolve(d.path, data_root)
     default_name = path.stem if path.suffix.lower() == ".json" else path.name
-    name = _typed(d.get("name", default_name), str, f"{where}.name")
+    name = d.name if d.name is not None else default_name
     if not _NAME_RE.match(name):
         raise ConfigError(
             f"{where}.name: {name!r} must be a folder-safe name (letters, digits, . _ + -)"
         )
-    masks = d.get("masks")
-    boxes = d.get("boxes")
-    suffixes = d.get("mask_suffixes", list(DEFAULT_MASK_SUFFIXES))
-    if not isinstance(suffixes, list) or not all(isinstance(x, str) for x in suffixes):
-        raise ConfigError(f"{where}.mask_suffixes: expected a list of strings, got {suffixes!r}")
-    policy = d.get("on_size_mismatch", "skip")
-    if policy not in ("error", "skip", "resize"):
-        raise ConfigError(
-            f"{where}.on_size_mismatch: must be error, skip or resize, got {policy!r}"
-        )
-    expected = d.get("expected_images")
-    if expected is not None and (_typed(expected, int, f"{where}.expected_images") < 1):
-        raise ConfigError(f"{where}.expected_images: must be a positive integer, got {expected}")
+    boxes = getattr(d, "boxes", None)
     return DatasetSpec(
         name=name,
         path=path,
-        masks=None if masks is None else _resolve(_typed(masks, str, f"{where}.masks"), data_root),
-        mask_suffixes=tuple(suffixes),
-        invert_masks=_typed(d.get("invert_masks", False), bool, f"{where}.invert_masks"),
-        on_size_mismatch=policy,
-        authentic=_typed(d.get("authentic", not training), bool, f"{where}.authentic"),
-        boxes=None if boxes is None else _resolve(_typed(boxes, str, f"{where}.boxes"), data_root),
-        expected_images=expected,
+        masks=None if d.masks is None else _resolve(d.masks, data_root),
+        mask_suffixes=tuple(d.mask_suffixes),
+        invert_masks=d.invert_masks,
+        on_size_mismatch=d.on_size_mismatch,
+        authentic=(not training) if d.authentic is None else d.authentic,
+        boxes=None if boxes is None else _resolve(boxes, data_root),
+        expected_images=d.expected_images,
     )
 
 
-def _datasets(raw: Any, where: str, data_root: Path, training: bool) -> list[DatasetSpec]:
-    if not isinstance(raw, list):
-        raise ConfigError(f"{where}: expected a list of datasets, got {type(raw).__name__}")
-    specs = [_dataset(x, f"{where}[{i}]", data_root, training) for i, x in enumerate(raw)]
-    return specs
-
-
-def _teacher(raw: Any, where: str, base_dir: Path) -> TeacherSpec:
+def _teacher(t: TeacherSection, where: str, base_dir: Path) -> TeacherSpec:
     from boxpromptiml.teachers.registry import split_name, teacher_options
 
-    d = _section(raw, where, TEACHER_KEYS, required=("name",))
-    name = _typed(d["name"], str, f"{where}.name")
+    d = t.model_dump()
+    name = t.name
     base, _refine = split_name(name)
     allowed = teacher_options(base)  # raises ConfigError with a hint for an unknown teacher
-    options = dict(_typed(d.get("options", {}), dict, f"{where}.options"))
+    options = dict(t.options)
     for key in ("checkpoint", "variant", "device"):
         if d.get(key) is not None:
             if key not in allowed:
@@ -373,21 +299,19 @@ def _teacher(raw: Any, where: str, base_dir: Path) -> TeacherSpec:
             )
     for key, value in list(options.items()):
         if key.split(".")[-1] == "checkpoint" and value is not None:
-            options[key] = str(_resolve(_typed(value, str, f"{where}.{key}"), base_dir))
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}.{key}: expected a path string, got {value!r}")
+            options[key] = str(_resolve(value, base_dir))
     if base == "sam" and options.get("checkpoint") is None and not options.get("random_init"):
         raise ConfigError(
             f"{where}.checkpoint: the sam teacher needs a checkpoint (e.g. sam_vit_h_4b8939.pth)"
         )
-    workers = _typed(d.get("workers", 1), int, f"{where}.workers")
-    batch_size = _typed(d.get("batch_size", 1), int, f"{where}.batch_size")
-    if workers < 1 or batch_size < 1:
-        raise ConfigError(f"{where}: workers and batch_size must be at least 1")
+    workers, batch_size = t.workers, t.batch_size
     if workers > 1 and batch_size > 1:
         raise ConfigError(
             f"{where}: use either workers > 1 (CPU) or batch_size > 1 (GPU), not both"
         )
-    binary = _typed(d.get("binary", False), bool, f"{where}.binary")
-    return TeacherSpec(name, options, workers, batch_size, binary)
+    return TeacherSpec(name, options, workers, batch_size, t.binary)
 
 
 def _train_settings(raw: Any, where: str, base_dir: Path) -> dict[str, Any]:
@@ -416,11 +340,14 @@ def _train_settings(raw: Any, where: str, base_dir: Path) -> dict[str, Any]:
     d["model"] = args
     pretrained = d.get("pretrained")
     if pretrained is not None:
-        _typed(pretrained, str, f"{where}.pretrained")
+        if not isinstance(pretrained, str):
+            raise ConfigError(f"{where}.pretrained: expected a string or null, got {pretrained!r}")
         if pretrained != "timm" and not pretrained.startswith("hf-hub:"):
             d["pretrained"] = _resolve(pretrained, base_dir)
     if d.get("init_from") is not None:
-        d["init_from"] = _resolve(_typed(d["init_from"], str, f"{where}.init_from"), base_dir)
+        if not isinstance(d["init_from"], str):
+            raise ConfigError(f"{where}.init_from: expected a path string, got {d['init_from']!r}")
+        d["init_from"] = _resolve(d["init_from"], base_dir)
     if d.get("devices", "auto") not in ("auto", 1) or d.get("num_nodes", 1) != 1:
         raise ConfigError(
             f"{where}: devices and num_nodes stay 'auto' and 1 here; for several GPUs run the "
@@ -439,22 +366,6 @@ def _train_settings(raw: Any, where: str, base_dir: Path) -> dict[str, Any]:
     except TypeError as exc:  # a value of the wrong type deep in validation
         raise ConfigError(f"{where}: {exc}") from exc
     return d
-
-
-def _predict_settings(raw: Any, where: str) -> dict[str, Any]:
-    d = _section(raw, where, PREDICT_KEYS)
-    out: dict[str, Any] = {
-        "device": _typed(d.get("device", "auto"), str, f"{where}.device"),
-        "batch_size": _typed(d.get("batch_size", 8), int, f"{where}.batch_size"),
-        "tile": _typed(d.get("tile", False), bool, f"{where}.tile"),
-        "overlap": float(_typed(d.get("overlap", 0.25), (int, float), f"{where}.overlap")),
-        "threads": _typed(d.get("threads"), (int, type(None)), f"{where}.threads"),
-    }
-    if out["batch_size"] < 1:
-        raise ConfigError(f"{where}.batch_size: must be at least 1, got {out['batch_size']}")
-    if not 0.0 <= out["overlap"] < 1.0:
-        raise ConfigError(f"{where}.overlap: must lie in [0, 1), got {out['overlap']}")
-    return out
 
 
 def load_protocol_config(
@@ -498,21 +409,29 @@ def load_protocol_config(
             raise ConfigError(f"{source}: not a UTF-8 text file ({exc})") from exc
         base_dir = source.resolve().parent
     where = str(source) if source else "config"
-    top = _section(raw, where, TOP_KEYS, required=("train_sets", "test_sets", "teacher"))
+    m = parse(raw, where)
     if data_root is not None:
         root = Path(os.path.expanduser(str(data_root))).resolve()
-    elif top.get("data_root") is not None:
-        root = _resolve(_typed(top["data_root"], str, f"{where}: data_root"), base_dir).resolve()
+    elif m.data_root is not None:
+        root = _resolve(m.data_root, base_dir).resolve()
     else:
         root = base_dir
-    name = _typed(top.get("name", source.stem if source else "protocol"), str, f"{where}: name")
+    name = m.name if m.name is not None else (source.stem if source else "protocol")
     if not _NAME_RE.match(name):
         raise ConfigError(f"{where}: name {name!r} must be a folder-safe name")
 
-    train_sets = _datasets(top["train_sets"], f"{where}: train_sets", root, training=True)
-    tests = _section(top["test_sets"], f"{where}: test_sets", ("id", "ood"))
-    test_id = _datasets(tests.get("id", []), f"{where}: test_sets.id", root, training=False)
-    test_ood = _datasets(tests.get("ood", []), f"{where}: test_sets.ood", root, training=False)
+    train_sets = [
+        _dataset(d, f"{where}: train_sets[{i}]", root, training=True)
+        for i, d in enumerate(m.train_sets)
+    ]
+    test_id = [
+        _dataset(d, f"{where}: test_sets.id[{i}]", root, training=False)
+        for i, d in enumerate(m.test_sets.id)
+    ]
+    test_ood = [
+        _dataset(d, f"{where}: test_sets.ood[{i}]", root, training=False)
+        for i, d in enumerate(m.test_sets.ood)
+    ]
     if not train_sets:
         raise ConfigError(f"{where}: train_sets is empty")
     if not test_id and not test_ood:
@@ -526,23 +445,16 @@ def load_protocol_config(
             )
 
     ann_raw = _section(
-        top.get("annotator", {}),
-        f"{where}: annotator",
-        [f.name for f in dataclasses.fields(AnnotatorConfig)],
+        m.annotator, f"{where}: annotator", [f.name for f in dataclasses.fields(AnnotatorConfig)]
     )
     try:
         annotator = AnnotatorConfig(**{"margin": 0.1, "seed": 0, **ann_raw})
     except TypeError as exc:
         raise ConfigError(f"{where}: annotator: {exc}") from exc
-    teacher = _teacher(top["teacher"], f"{where}: teacher", base_dir)
-    train = _train_settings(top.get("train", {}), f"{where}: train", base_dir)
-    predict = _predict_settings(top.get("predict", {}), f"{where}: predict")
-    ev = _section(top.get("evaluate", {}), f"{where}: evaluate", EVALUATE_KEYS)
-    threshold = float(
-        _typed(ev.get("threshold", 0.5), (int, float), f"{where}: evaluate.threshold")
-    )
-    if not 0.0 <= threshold <= 1.0:
-        raise ConfigError(f"{where}: evaluate.threshold must lie in [0, 1], got {threshold}")
+    teacher = _teacher(m.teacher, f"{where}: teacher", base_dir)
+    train = _train_settings(m.train, f"{where}: train", base_dir)
+    predict = m.predict.model_dump()
+    threshold = m.evaluate.threshold
 
     cfg = ProtocolConfig(
         name=name,
