@@ -93,6 +93,27 @@ def test_draw_box_overlay_reload(server: tuple[str, Path]) -> None:
         assert len(bf.images) == 1 and bf.images[0].file_name == "im0.png"
         (b,) = bf.images[0].boxes.tolist()
         assert b == pytest.approx([8, 10, 28, 20], abs=0.6)
+        # undo removes the box from the page and the file; redo brings it back
+        page.keyboard.press("Control+z")
+        page.wait_for_function("S.boxes.length === 0")
+        page.wait_for_function("document.getElementById('saved').textContent === 'saved'")
+        assert read_coco(out).images[0].boxes.shape[0] == 0
+        page.keyboard.press("Control+Shift+z")
+        page.wait_for_function("S.boxes.length === 1")
+        page.wait_for_function("document.getElementById('saved').textContent === 'saved'")
+        (b2,) = read_coco(out).images[0].boxes.tolist()
+        assert b2 == pytest.approx(b)
+        # the image list shows each status and jumps to the image clicked
+        page.keyboard.press("l")
+        page.wait_for_selector("#list .row.current")
+        rows = page.locator("#list .row")
+        assert rows.count() == 2
+        assert "boxes (1)" in (rows.nth(0).text_content() or "")
+        rows.nth(1).click()
+        page.wait_for_function("document.getElementById('name').textContent.includes('im1')")
+        page.keyboard.press("Escape")
+        page.keyboard.press("p")
+        page.wait_for_function("document.getElementById('name').textContent.includes('im0')")
         page.keyboard.press("h")
         assert page.locator("#help").is_visible()
         page.reload()

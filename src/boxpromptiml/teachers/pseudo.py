@@ -407,6 +407,12 @@ def pseudo_label(
         if not len(e.boxes) and any(f": {e.file_name}: box" in m for m in box_problems)
     ]
     box_problems += [f"{name}: every box was dropped: treated as authentic" for name in emptied]
+    box_problems += [
+        f"{e.file_name}: status 'todo' in the annotation app (its boxes were deleted and it "
+        "was not marked authentic): treated as authentic"
+        for e in box_file
+        if e.extra.get("status") == "todo" and not len(e.boxes)
+    ]
     tasks, missing, unboxed = plan(images, box_file, out)
     _refuse_input_folders(out, tasks, gt)
     if built is None and workers == 1:

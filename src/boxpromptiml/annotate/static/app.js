@@ -13,7 +13,11 @@ const S = {
   scale: 1, ox: 0, oy: 0, overlay: null, showOverlay: true, overlaySeq: 0,
   drag: null, space: false, shown: false, shownAt: performance.now(), lastInput: performance.now(),
   saveChain: Promise.resolve(),
+  undo: [], redo: [], saved: [],  // per image: earlier and undone box lists, the last saved
 };
+
+const copyBoxes = (boxes) => boxes.map((b) => b.slice());
+const sameBoxes = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 function url(path, params) {
   const u = new URL(path, location.href);
@@ -55,9 +59,13 @@ function showInfo(info) {
   document.getElementById("progress").textContent = p.done + " of " + p.count + " done";
 }
 
-function save() {
-  const index = S.index, boxes = S.boxes.map((b) => b.slice());
+// Save the current boxes; ``fromHistory`` (undo/redo) leaves the undo stacks as they are.
+function save(fromHistory) {
+  const index = S.index, boxes = copyBoxes(S.boxes);
+  if (!fromHistory && !sameBoxes(boxes, S.saved)) { S.undo.push(S.saved); S.redo = []; }
+  S.saved = copyBoxes(boxes);
   const seconds = takeSeconds();
+  setStatus("saving…");
   S.saveChain = S.saveChain.then(async () => {
     try {
       const r = await api("PUT", "api/images/" + index + "/boxes", { boxes, seconds });
@@ -70,7 +78,8 @@ function save() {
 }
 
 async function markAuthentic() {
-  S.boxes = []; S.selected = -1;
+  if (S.boxes.length) { S.undo.push(copyBoxes(S.boxes)); S.redo = []; }
+  S.boxes = []; S.saved = []; S.selected = -1;
   const index = S.index, seconds = takeSeconds();
   S.saveChain = S.saveChain.then(async () => {
     try {
@@ -108,6 +117,8 @@ async function go(index) {
   const info = await (await api("GET", "api/images/" + index)).json();
   showInfo(info);
   S.boxes = info.boxes;
+  S.saved = copyBoxes(info.boxes); S.undo = []; S.redo = [];
+  if (!document.getElementById("list").hidden) showList();
   history.replaceState(null, "", url(location.pathname, { i: index }));
   S.shown = false;  // until the image is drawn, its scale is unknown: ignore the mouse
   const img = new Image();
@@ -128,6 +139,41 @@ async function nextTodo() {
   const r = await (await api("GET", "api/next-todo?after=" + S.index)).json();
   if (r.index === null) setStatus("all images are done");
   else go(r.index);
+}
+
+// Ctrl+Z / Ctrl+Shift+Z (or Ctrl+Y): step through this image's box edits; each step is saved.
+function undo() {
+  if (!S.undo.length) { setStatus("nothing to undo"); return; }
+  S.redo.push(copyBoxes(S.boxes));
+  S.boxes = S.undo.pop(); S.selected = -1; draw(); save(true);
+}
+function redo() {
+  if (!S.redo.length) { setStatus("nothing to redo"); return; }
+  S.undo.push(copyBoxes(S.boxes));
+  S.boxes = S.redo.pop(); S.selected = -1; draw(); save(true);
+}
+
+// The image list ('l'): every image with its status; a click jumps to it.
+async function showList() {
+  const el = document.getElementById("list");
+  const st = await (await api("GET", "api/state")).json();
+  const todo = st.images.filter((im) => im.status === "todo").length;
+  el.replaceChildren();
+  const head = document.createElement("div");
+  head.className = "head";
+  head.textContent = st.progress.done + " of " + st.progress.count + " done" +
+    (todo ? "; " + todo + " not done (no box, not marked authentic)" : "");
+  el.appendChild(head);
+  for (const im of st.images) {
+    const row = document.createElement("div");
+    row.className = "row " + im.status + (im.index === S.index ? " current" : "");
+    row.dataset.index = im.index;
+    row.textContent = (im.index + 1) + "  " + im.name + "  " + im.status +
+      (im.boxes.length ? " (" + im.boxes.length + ")" : "");
+    row.addEventListener("click", () => go(im.index));
+    el.appendChild(row);
+  }
+  el.hidden = false;
 }
 
 function fit() {
@@ -168,6 +214,9 @@ function draw() {
   });
   if (!S.boxes.length && S.info.status === "authentic") {
     ctx.fillStyle = "#8c8"; ctx.font = "bold 20px system-ui"; ctx.fillText("AUTHENTIC", 12, 28);
+  } else if (!S.boxes.length && S.info.status === "todo") {
+    ctx.fillStyle = "#fc6"; ctx.font = "bold 16px system-ui";
+    ctx.fillText("no boxes: draw one, or press 'a' if the image is authentic", 12, 28);
   }
 }
 
@@ -289,6 +338,14 @@ canvas.addEventListener("wheel", (e) => {
 
 window.addEventListener("keydown", (e) => {
   S.lastInput = performance.now();
+  if ((e.ctrlKey || e.metaKey) && !e.altKey) {
+    const z = e.key.toLowerCase();
+    if (z === "z" && !e.shiftKey) undo();
+    else if ((z === "z" && e.shiftKey) || z === "y") redo();
+    else return;
+    e.preventDefault();
+    return;
+  }
   if (e.ctrlKey || e.metaKey || e.altKey) return;
   const k = e.key;
   if (k === " ") { S.space = true; canvas.style.cursor = "grab"; e.preventDefault(); return; }
@@ -298,8 +355,15 @@ window.addEventListener("keydown", (e) => {
   else if (k === "a") markAuthentic();
   else if (k === "f") fit();
   else if (k === "o") { S.showOverlay = !S.showOverlay; draw(); }
+  else if (k === "l") {
+    const el = document.getElementById("list");
+    if (el.hidden) showList(); else el.hidden = true;
+  }
   else if (k === "h" || k === "?") { const h = document.getElementById("help"); h.hidden = !h.hidden; }
-  else if (k === "Escape") { document.getElementById("help").hidden = true; S.selected = -1; draw(); }
+  else if (k === "Escape") {
+    document.getElementById("help").hidden = true; document.getElementById("list").hidden = true;
+    S.selected = -1; draw();
+  }
   else if ((k === "Delete" || k === "Backspace") && S.selected >= 0) {
     S.boxes.splice(S.selected, 1); S.selected = -1; draw(); save();
   } else return;
