@@ -81,7 +81,9 @@ def test_jitter_seeded_and_bounded() -> None:
 
 def test_config_validation() -> None:
     with pytest.raises(ConfigError, match="margin"):
-        AnnotatorConfig(margin=0.5)
+        AnnotatorConfig(margin=1.5)
+    with pytest.raises(ConfigError, match="miss must be a probability"):
+        AnnotatorConfig(miss=2.0)
     with pytest.raises(ConfigError, match="min_area"):
         AnnotatorConfig(min_area=0)
 
@@ -171,3 +173,39 @@ def test_coverage_boxes_round_trip(coverage_root: Path, tmp_path: Path) -> None:
         assert len(a.boxes) >= 1
         np.testing.assert_allclose(a.boxes, b.boxes, atol=1e-3)
         assert (a.width, a.height) == (b.width, b.height)
+
+
+def test_annotator_misses_and_adds_boxes_only_when_asked() -> None:
+    import numpy as np
+
+    from boxpromptiml.data.annotator import AnnotatorConfig, simulate_boxes
+
+    mask = np.zeros((100, 100), bool)
+    mask[10:20, 10:20] = True
+    mask[60:80, 60:80] = True
+    base = simulate_boxes(mask, AnnotatorConfig(seed=3, jitter=0.1), np.random.default_rng(3))
+    same = simulate_boxes(
+        mask, AnnotatorConfig(seed=3, jitter=0.1, miss=0.0, extra=0.0), np.random.default_rng(3)
+    )
+    assert np.array_equal(base, same) and len(base) == 2
+    none = simulate_boxes(mask, AnnotatorConfig(miss=1.0), np.random.default_rng(0))
+    assert len(none) == 0
+    more = simulate_boxes(mask, AnnotatorConfig(extra=1.0), np.random.default_rng(0))
+    assert len(more) == 3
+    x1, y1, x2, y2 = (int(v) for v in more[-1])
+    assert mask[y1:y2, x1:x2].mean() <= 0.05  # the extra box lies on an untouched area
+    wide = simulate_boxes(mask, AnnotatorConfig(margin=0.5), np.random.default_rng(0))
+    widths = sorted(float(b[2] - b[0]) for b in wide)
+    assert widths == pytest.approx([20, 40], abs=0.01)  # 10 and 20 px regions, 50 % a side
+
+
+def test_a_huge_merge_distance_makes_one_box_without_a_huge_kernel() -> None:
+    import numpy as np
+
+    from boxpromptiml.data.annotator import tight_boxes
+
+    m = np.zeros((50, 60), bool)
+    m[2:5, 2:5] = True
+    m[40:45, 50:55] = True
+    assert tight_boxes(m, merge_distance=10**9).tolist() == [[2, 2, 55, 45]]
+    assert len(tight_boxes(m)) == 2

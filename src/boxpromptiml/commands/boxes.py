@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--margin",
         type=float,
         default=0.10,
-        help="outward margin, 0-0.3 of the box size (default 0.1)",
+        help="outward margin, 0-1 of the box size (default 0.1)",
     )
     p.add_argument(
         "--jitter",
@@ -51,6 +51,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         type=int,
         default=0,
         help="merge regions closer than this many pixels (default 0)",
+    )
+    p.add_argument(
+        "--miss",
+        type=float,
+        default=0.0,
+        help="probability of leaving a region unboxed (default 0)",
+    )
+    p.add_argument(
+        "--extra",
+        type=float,
+        default=0.0,
+        help="probability of one false box on an untouched area per image (default 0)",
     )
     p.add_argument("--seed", type=int, default=0, help="random seed for the jitter (default 0)")
 
@@ -82,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         min_area=args.min_area,
         merge_distance=args.merge_distance,
         seed=args.seed,
+        miss=args.miss,
+        extra=args.extra,
     )
     ds = dataset_from_args(args)[0]
     box_file = annotate_dataset(

@@ -42,10 +42,18 @@ class AnnotatorConfig:
     min_area: int = 16
     merge_distance: int = 0
     seed: int = 0
+    #: probability that a region's box is left out (an annotator missing a region)
+    miss: float = 0.0
+    #: probability of one extra box on an untouched area of a manipulated image
+    extra: float = 0.0
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.margin <= 0.30:
-            raise ConfigError(f"margin must lie in [0, 0.3], got {self.margin}")
+        if not 0.0 <= self.margin <= 1.0:
+            raise ConfigError(f"margin must lie in [0, 1], got {self.margin}")
+        for name in ("miss", "extra"):
+            v = getattr(self, name)
+            if not isinstance(v, int | float) or not 0.0 <= v <= 1.0:
+                raise ConfigError(f"{name} must be a probability in [0, 1], got {v!r}")
         if not 0.0 <= self.jitter <= 0.5:
             raise ConfigError(f"jitter must lie in [0, 0.5], got {self.jitter}")
         if self.min_area < 1:
@@ -67,7 +75,10 @@ def tight_boxes(mask: np.ndarray, min_area: int = 1, merge_distance: int = 0) ->
     if not m.any():
         return np.zeros((0, 4))
     u8 = m.astype(np.uint8)
-    if merge_distance > 0:
+    if merge_distance >= sum(m.shape):
+        # farther than any two pixels can be: every region of the image in one group
+        n, labels = 2, m.astype(np.int32)
+    elif merge_distance > 0:
         k = 2 * merge_distance + 1
         grouped = cv2.dilate(u8, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
         n, labels = cv2.connectedComponents(grouped, connectivity=8)
@@ -114,7 +125,35 @@ def simulate_boxes(
             cy = (y1 + y2) / 2
             nb[1], nb[3] = max(0.0, cy - 0.5), min(float(h), cy + 0.5)
         out.append(np.round(nb, 2))
+    # drawn after the jitter, and only when asked: the boxes of other settings stay the same
+    if config.miss and out:
+        out = [b for b in out if rng.random() >= config.miss]
+    if config.extra and rng.random() < config.extra:
+        fake = _extra_box(mask, boxes, rng)
+        if fake is not None:
+            out.append(fake)
     return np.array(out, dtype=np.float64).reshape(-1, 4)
+
+
+def _extra_box(
+    mask: np.ndarray, boxes: np.ndarray, rng: np.random.Generator, tries: int = 20
+) -> np.ndarray | None:
+    """A box the size of one of the image's regions, placed where it covers at most 5 % of
+    manipulated pixels (``None`` when no such place is found)."""
+    h, w = mask.shape
+    if len(boxes):
+        x1, y1, x2, y2 = boxes[int(rng.integers(0, len(boxes)))]
+        bw, bh = max(2.0, x2 - x1), max(2.0, y2 - y1)
+    else:
+        bw, bh = w / 6, h / 6
+    bw, bh = min(bw, w - 1.0), min(bh, h - 1.0)
+    for _ in range(tries):
+        x0, y0 = rng.uniform(0, w - bw), rng.uniform(0, h - bh)
+        xi, yi = int(x0), int(y0)
+        window = mask[yi : int(y0 + bh) + 1, xi : int(x0 + bw) + 1]
+        if window.size and window.mean() <= 0.05:
+            return np.round(np.array([x0, y0, x0 + bw, y0 + bh]), 2)
+    return None
 
 
 def per_image_rngs(seed: int, names: Iterable[str]) -> dict[str, np.random.Generator]:
@@ -167,6 +206,8 @@ def annotate_dataset(
             "min_area": config.min_area,
             "merge_distance": config.merge_distance,
             "seed": config.seed,
+            **({"miss": config.miss} if config.miss else {}),
+            **({"extra": config.extra} if config.extra else {}),
         },
     }
     return BoxFile(entries, info, problems)

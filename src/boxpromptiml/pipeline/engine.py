@@ -231,7 +231,12 @@ class Pipeline:
         else:
             key = {
                 "source": "simulated",
-                "annotator": dataclasses.asdict(annotator),
+                # settings at their defaults are left out: older records stay valid
+                "annotator": {
+                    k: v
+                    for k, v in dataclasses.asdict(annotator).items()
+                    if not (k in ("miss", "extra") and not v)
+                },
                 "dataset": fingerprint(dataset),
                 "invert_masks": invert_masks,
                 "on_size_mismatch": on_size_mismatch,
