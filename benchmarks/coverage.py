@@ -94,6 +94,11 @@ class Recipe:
     # general-purpose student of the package) or a checkpoint path; its architecture is
     # used and model/scales/dim/corr settings are ignored
     init: str = ""
+    # self-training: rounds > 1 retrains on pseudo-masks refined by the previous round's
+    # student (Pipeline.refine: student map inside the boxes averaged with the teacher's)
+    rounds: int = 1
+    # also score the real-dev sets (held-out real forgeries: CASIA v2, NIST16, IMD2020, Korus)
+    realdev: bool = False
 
 
 #: The recipe: the defaults of ``boxprompt train`` (pos_weight 1, i.e. plain BCE + Dice).
@@ -194,6 +199,14 @@ RUNS: dict[str, dict[str, Any]] = {
 #: What ``python benchmarks/coverage.py`` runs with no options: the fast preset's six-seed
 #: soup, measured on two VMs (0.402 on 2026-11-25, 0.406 on 2026-11-30; 37 min end to end
 #: on 2 cores). The full-Lite0 soup moved more between them (0.409, 0.397).
+RUNS.update(
+    {
+        # self-training (Pipeline.refine), against one round, scored on real-dev as well
+        **_seeded("selftrain-r1", {"realdev": True}),
+        **_seeded("selftrain-r2", {"realdev": True, "rounds": 2}),
+    }
+)
+
 HEADLINE = "soup6-fast-synth-copymove-corr-8-e20"
 
 
@@ -224,7 +237,7 @@ def _pipe(work: Path) -> Any:
     return Pipeline(work, progress=False, tag="coverage", echo=lambda s: None)
 
 
-def _pseudo(work: Path, teacher: str, train_ds: Any) -> tuple[Path, float]:
+def _pseudo(work: Path, teacher: str, train_ds: Any) -> tuple[Path, float, Any]:
     """Pseudo-masks of the train split by ``teacher`` (cached), and their mean IoU."""
     from boxpromptiml.data.annotator import AnnotatorConfig
 
@@ -234,7 +247,7 @@ def _pseudo(work: Path, teacher: str, train_ds: Any) -> tuple[Path, float]:
         f"coverage-train-{teacher}", train_ds, boxes, teacher=teacher, workers=2,
         folder=work / f"pseudo-{teacher}", on_size_mismatch="error",
     )  # fmt: skip
-    return pseudo.folder, float(pseudo.summary["pseudo_iou"])
+    return pseudo.folder, float(pseudo.summary["pseudo_iou"]), pseudo
 
 
 def _synth_set(work: Path, r: Recipe) -> Path:
@@ -383,12 +396,14 @@ def run_one(
         raise SystemExit("a soup needs runs fine-tuned from one start: set synth (pretraining)")
     # test-time augmentation changes prediction only: the run without it trains the model
     train_dir = (work_root / tag_of(replace(r, tta="none")) if r.tta != "none" else work) / "train"
+    if r.rounds > 1:  # round 1 is the plain run (shared with that row when cached)
+        train_dir = work_root / tag_of(replace(r, rounds=1, tta="none")) / "train"
     t0 = time.perf_counter()
     if r.teacher == "gt":
         train = list(train_ds.samples)
         supervision, pseudo_iou = "gt", 1.0
     else:
-        pseudo_dir, pseudo_iou = _pseudo(work_root, r.teacher, train_ds)
+        pseudo_dir, pseudo_iou, pseudo_labels = _pseudo(work_root, r.teacher, train_ds)
         train = [Sample(x.name, x.image, pseudo_dir / f"{x.name}.png", 1) for x in train_ds]
         supervision = "pseudo"
     train += _authentic_photos(r.authentic) if r.authentic else []
@@ -454,14 +469,46 @@ def run_one(
         last = init_from
     else:
         last = trained(r.seed, train_dir)
+    rounds_iou: list[float] = [pseudo_iou]
+    if r.rounds > 1:
+        if r.teacher == "gt" or r.soup or r.authentic:
+            raise SystemExit("rounds refine pseudo-masks: a pseudo teacher, no soup, no authentic")
+        from boxpromptiml.pipeline import Trained
+        from boxpromptiml.pipeline.cache import file_digest
+
+        labels = pseudo_labels
+        for k in range(2, r.rounds + 1):
+            previous = Trained(last, last.parent, file_digest(last), {})
+            labels = pipe.refine(
+                f"{tag}-r{k}", train_ds, labels, previous, settings={"device": "auto"},
+                folder=work / f"pseudo-r{k}",
+            )  # fmt: skip
+            rounds_iou.append(float(labels.summary["pseudo_iou"]))
+            train = labels.samples(train_ds)
+            last = trained(r.seed, work / f"train-r{k}")
     predicted = pipe.predict(
         tag, list(test_ds), last, settings={"device": "auto", "tta": r.tta},
         folder=work / "predict",
     )  # fmt: skip
     d = pipe.evaluate(tag, test_ds, predicted, folder=work / "eval", ci=True).summary
+    realdev: dict[str, Any] = {}
+    if r.realdev:
+        for folder in sorted((SHARED / "real-dev").iterdir()):
+            if not (folder / "Tp").is_dir():
+                continue
+            ds = load_dataset(folder, name=folder.name)
+            pred = pipe.predict(f"{tag}-{folder.name}", list(ds), last,
+                                settings={"device": "auto", "tta": r.tta},
+                                folder=work / f"predict-{folder.name}")  # fmt: skip
+            sm = pipe.evaluate(f"{tag}-{folder.name}", ds, pred, folder=work / f"eval-{folder.name}",
+                               ci=True, on_size_mismatch="skip").summary  # fmt: skip
+            realdev[folder.name] = {"f1": sm["f1"], "f1_ci": [sm["f1_ci_lo"], sm["f1_ci_hi"]],
+                                    "floor_f1": sm["floor_f1"], "n": sm["n_manipulated"]}  # fmt: skip
     out: dict[str, Any] = {
         "tag": tag, "recipe": asdict(r), "pretrained_file": pretrained,
         "n_test": int(d["n_manipulated"]), "pseudo_iou_train": pseudo_iou,
+        **({"pseudo_iou_rounds": rounds_iou} if r.rounds > 1 else {}),
+        **({"realdev": realdev} if realdev else {}),
         **({"pos_weight_chosen": r.pos_weight, "cv_f1": cv_scores} if cv_scores else {}),
         "seconds": round(time.perf_counter() - t0, 1), "seconds_pseudo": round(t_pseudo, 1),
         "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),

@@ -73,6 +73,9 @@ def test_pipeline_runs_every_stage_then_skips_redoes_and_refuses(tmp_path: Path)
             tensorboard=False,
         )  # fmt: skip
         trained = p.train(cfg)
+        refined = p.refine("train-r2", train_ds, pseudo, trained, settings={"device": "cpu"})
+        assert len(list(refined.folder.glob("*.png"))) == 6
+        assert 0.0 <= refined.summary["pseudo_iou"] <= 1.0
         predicted = p.predict("test", list(test_ds), trained, settings={"device": "cpu"})
         return p.evaluate("test", test_ds, predicted, ci=True).summary
 
@@ -81,6 +84,7 @@ def test_pipeline_runs_every_stage_then_skips_redoes_and_refuses(tmp_path: Path)
         "boxes/train",
         "pseudo/train",
         "train",
+        "refine/train-r2",
         "predict/test",
         "evaluate/test",
     }
