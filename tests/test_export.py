@@ -241,3 +241,40 @@ def test_tf_same_padding_is_folded_into_the_convs(tmp_path: Path) -> None:
     np.testing.assert_allclose(outs[0], outs[1], atol=1e-6)
     # a graph without such pads is left as it is
     assert fold_static_pads(folded.onnx) == 0
+
+
+def test_int8_of_a_trained_student_keeps_its_masks(tmp_path: Path) -> None:
+    """A briefly trained student (maps across [0, 1], masks that are not empty), not a
+    random one whose maps all sit near 0.4: int8 must keep its F1 and its masks."""
+    from PIL import Image
+
+    from boxpromptiml.data.sources import load_dataset
+    from boxpromptiml.train import TrainConfig, fit
+    from boxpromptiml.train.synthetic import make_shapes
+
+    rng = np.random.default_rng(0)
+    root = tmp_path / "shapes"
+    for sub in ("Tp", "Gt"):
+        (root / sub).mkdir(parents=True)
+    for i in range(12):
+        image, mask = make_shapes(rng, 32)
+        Image.fromarray(image).save(root / "Tp" / f"s{i}.png")
+        Image.fromarray(mask.astype(np.uint8) * 255).save(root / "Gt" / f"s{i}.png")
+    ds = load_dataset(root)
+    cfg = TrainConfig(
+        train=ds.samples, out_dir=tmp_path / "run", supervision="gt",
+        model={"backbone": "test_efficientnet", "dim": 16, "memory_size": 4}, pretrained=None,
+        epochs=8, batch_size=4, input_size=32, lr=1e-2, workers=0, accelerator="cpu",
+        progress=False, tensorboard=False,
+    )  # fmt: skip
+    ckpt = fit(cfg).last
+    onnx_path = export_onnx(ckpt, tmp_path / "m.onnx").onnx
+    [r] = Localizer.from_checkpoint(onnx_path, device="cpu").predict(
+        np.asarray(Image.open(root / "Tp" / "s0.png").convert("RGB"))
+    )
+    assert r.prob.max() - r.prob.min() > 0.5  # a map that commits, unlike a random init
+    dyn = quantize_onnx(onnx_path, tmp_path / "m.int8.onnx", method="dynamic")
+    cost = quantization_cost(onnx_path, dyn, str(root))
+    assert cost["f1_fp32"] > 0.3  # the student localises: the comparison means something
+    assert abs(cost["f1_delta"]) < 0.1
+    assert cost["mask_disagreement"] < 0.1
