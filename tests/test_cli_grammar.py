@@ -84,3 +84,38 @@ def test_evaluate_split_and_exist_ok(
     capsys.readouterr()
     assert main([*argv, "--no-progress"]) == 2
     assert "not in the dataset: i9" in capsys.readouterr().err
+
+
+def test_config_file_fills_options_and_the_command_line_wins(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from boxpromptiml.cli import _with_config
+
+    cfg = tmp_path / "train.json"
+    cfg.write_text(json.dumps({"epochs": 3, "batch": 4, "lr": 0.002, "no-progress": True}))
+    argv = ["train", "a,b", "--config", str(cfg), "--lr", "0.1"]
+    parser = build_parser()
+    args = _with_config(parser, parser.parse_args(argv), argv)
+    assert (args.epochs, args.batch, args.lr, args.no_progress) == (3, 4, 0.1, True)
+    # the defaults are restored for the next parse
+    assert build_parser().parse_args(["train", "a,b"]).epochs == 30
+    cfg.write_text(json.dumps({"epoch": 3}))
+    assert main(["train", "a,b", "--config", str(cfg)]) == 2
+    assert "did you mean 'epochs'" in capsys.readouterr().err
+    assert main(["predict", "x.png", "--config", str(tmp_path / "gone.json")]) == 2
+    assert "--config file not found" in capsys.readouterr().err
+
+
+def test_a_folder_of_folders_gives_the_images_of_its_subfolders(tmp_path: Path) -> None:
+    from boxpromptiml.data.sources import resolve_images
+
+    for sub in ("kodak", "cbsd"):
+        (tmp_path / "photos" / sub).mkdir(parents=True)
+        Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "photos" / sub / "a.png")
+    (tmp_path / "photos" / ".cache").mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "photos" / ".cache" / "x.png")
+    found = resolve_images(tmp_path / "photos")
+    assert [p.relative_to(tmp_path / "photos").as_posix() for p in found] == [
+        "cbsd/a.png",
+        "kodak/a.png",
+    ]

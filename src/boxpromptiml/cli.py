@@ -74,8 +74,57 @@ def build_parser() -> argparse.ArgumentParser:
         )
         p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        if name not in OWN_CONFIG:
+            p.add_argument(
+                "--config",
+                metavar="FILE",
+                default=None,
+                help='JSON file of option values ({"epochs": 20, "lr": 0.001}; keys are '
+                "option names); options given on the command line win",
+            )
+        p.set_defaults(_run=module.run, _parser=p)
     return parser
+
+
+#: commands whose --config means their own configuration file (a protocol, a recipe)
+OWN_CONFIG = ("protocol", "recipe")
+
+
+def _with_config(
+    parser: argparse.ArgumentParser, args: argparse.Namespace, argv: Sequence[str] | None
+) -> argparse.Namespace:
+    """``argv`` parsed again with the ``--config`` file's values as the subcommand's
+    defaults: the file fills what the command line leaves out."""
+    import json
+    from pathlib import Path
+
+    from boxpromptiml.errors import ConfigError, DataError, reject_unknown
+
+    path = Path(args.config)
+    if not path.is_file():
+        raise DataError(f"{path}: --config file not found")
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a JSON object of option values ({exc})") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a JSON object of option values")
+    sub: argparse.ArgumentParser = args._parser
+    actions = {a.dest: a for a in sub._actions if a.dest not in ("help", "config", "debug")}
+    by_flag = {
+        o.lstrip("-").replace("-", "_"): a.dest for a in actions.values() for o in a.option_strings
+    }
+    given = {}
+    for key, value in values.items():
+        norm = str(key).lstrip("-").replace("-", "_")
+        given[by_flag.get(norm, norm)] = value
+    reject_unknown(given, sorted(actions), f"option in {path}:")
+    old = {k: sub.get_default(k) for k in given}
+    sub.set_defaults(**given)
+    try:
+        return parser.parse_args(argv)
+    finally:
+        sub.set_defaults(**old)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -85,6 +134,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    if getattr(args, "config", None) and args.command not in OWN_CONFIG:
+        try:
+            args = _with_config(parser, args, argv)
+        except BoxPromptError as exc:
+            print(f"boxprompt: error: {exc}", file=sys.stderr)
+            return 2
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO, format="%(levelname)s: %(message)s"
     )

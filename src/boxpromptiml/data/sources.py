@@ -279,7 +279,9 @@ def _load_dataset(
 def resolve_images(source: PathLike | Sequence[PathLike]) -> list[Path]:
     """Turn a file, folder, glob, ``.txt`` list of paths, or a sequence of those into image paths.
 
-    Raises :class:`DataError` when nothing matches. Non-image files in folders are ignored.
+    A folder gives its images; a folder holding none but subfolders that do (a folder of
+    folders) gives theirs, at any depth, sorted (hidden folders skipped). Raises
+    :class:`DataError` when nothing matches. Non-image files in folders are ignored.
     """
     if isinstance(source, list | tuple):
         out: list[Path] = []
@@ -292,6 +294,15 @@ def resolve_images(source: PathLike | Sequence[PathLike]) -> list[Path]:
     p = Path(s)
     if p.is_dir():
         paths = _list_images(p)
+        if not paths:
+            # a folder of folders (e.g. photos/kodak24, photos/cbsd68): their images, sorted
+            paths = [
+                x
+                for x in sorted(p.rglob("*"))
+                if x.is_file()
+                and x.suffix.lower() in IMAGE_EXTENSIONS
+                and not any(part.startswith(".") for part in x.relative_to(p).parts)
+            ]
         if not paths:
             raise DataError(f"{p}: folder holds no images ({', '.join(IMAGE_EXTENSIONS)})")
         return paths
