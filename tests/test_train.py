@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -232,9 +233,25 @@ def test_init_from_starts_from_a_trained_student(tmp_path: Path) -> None:
 
 
 def test_mixed_precision_path_runs(tmp_path: Path) -> None:
-    """bf16 autocast through Fabric (on the CPU here; the same code path as on GPU)."""
+    """bf16 autocast through Fabric (on the CPU here; the same code path as on GPU): the
+    convolutions of the training forward pass really run in bf16, fp32 stays fp32."""
+    seen: dict[str, set[torch.dtype]] = {}
+
+    def watch(precision: str) -> Callable[[StepInfo], None]:
+        dtypes = seen.setdefault(precision, set())
+
+        def on_step(info: StepInfo) -> None:
+            if info.step == 1:  # from the second step on, record the conv outputs' dtype
+                conv = next(m for m in info.model.modules() if isinstance(m, torch.nn.Conv2d))
+                conv.register_forward_hook(lambda _m, _i, out: dtypes.add(out.dtype))
+
+        return on_step
+
     cfg = _tiny_config(tmp_path, epochs=1, precision="bf16-mixed")
-    result = fit(cfg)
+    result = fit(cfg, on_step=watch("bf16"))
+    assert seen["bf16"] == {torch.bfloat16}
+    fit(_tiny_config(tmp_path / "fp32", epochs=1, precision="32-true"), on_step=watch("fp32"))
+    assert seen["fp32"] == {torch.float32}
     assert np.isfinite(result.history[0]["train_loss"])
     ckpt = read_checkpoint(result.last)
     assert all(v.dtype != torch.bfloat16 for v in ckpt["state_dict"].values())
