@@ -97,7 +97,7 @@ def clip_boxes(
             continue
         x1, y1, x2, y2 = b
         c = np.array([max(0.0, x1), max(0.0, y1), min(float(width), x2), min(float(height), y2)])
-        if c[2] - c[0] < min_size or c[3] - c[1] < min_size:
+        if c[2] - c[0] < min_size - 1e-6 or c[3] - c[1] < min_size - 1e-6:  # float error
             msgs.append(
                 f"{where}box {i} {np.round(b, 2).tolist()} is degenerate "
                 f"(under {min_size:g} px wide or high inside the {width}x{height} image): dropped"
