@@ -138,12 +138,22 @@ CASES: list[Case] = [
     ("soup-junk", lambda t: ["soup", str(_junk(t / "a.pt")), str(_junk(t / "b.pt")), "-o", str(t / "s.pt")], 2, "a.pt"),
     ("bench-junk", lambda t: ["bench", "--model", str(_junk(t / "m.pt")), "-o", str(t / "b")], 2, "m.pt"),
     ("robust-junk", lambda t: ["robust", str(_dataset(t / "d")), "--model", str(_junk(t / "m.pt")), "-o", str(t / "r")], 2, "m.pt"),
+    # annotate and demo: refused before a server starts or any work is done
+    ("annotate-box-file-not-json", lambda t: ["annotate", str(_png(t / "im" / "a.png").parent), "-o", str(_junk(t / "b.json"))], 2, "b.json"),
+    ("annotate-empty-folder", lambda t: ["annotate", str(_empty(t / "im")), "-o", str(t / "b.json")], 2, "im"),
+    ("annotate-empty-token", lambda t: ["annotate", str(_png(t / "im" / "a.png").parent), "-o", str(t / "b.json"), "--host", "0.0.0.0", "--token", ""], 2, "token"),
+    ("demo-missing-photos", lambda t: ["demo", "--photos", str(t / "gone"), "-o", str(t / "d")], 2, "gone"),
     # configs and run folders
     ("report-not-a-run", lambda t: ["report", str(t)], 2, "w"),
     ("protocol-not-json", lambda t: ["protocol", str(_junk(t / "c.json"))], 2, "c.json"),
     ("recipe-unknown-setting", lambda t: ["recipe", "general-tiny", "--set", "epoch=2", "-o", str(t / "r")], 2, "epoch"),
     ("recipe-config-not-json", lambda t: ["recipe", "general-tiny", "--config", str(_junk(t / "c.json")), "-o", str(t / "r")], 2, "c.json"),
 ]  # fmt: skip
+
+
+def _empty(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def _corrupt_maps(t: Path) -> Path:
