@@ -18,6 +18,7 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCRIPTS = {
+    "box-quality": "box_quality.py",
     "coverage": "coverage.py",
     "int8-coverage": "int8_coverage.py",
     "generalisation": "generalisation.py",
