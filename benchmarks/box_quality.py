@@ -206,7 +206,7 @@ def main() -> None:
             "cpu": platform.processor() or platform.machine(),
             "python": platform.python_version(),
         },
-        command=" ".join(sys.argv),
+        command="python " + " ".join(sys.argv),
     )
     args.results.parent.mkdir(parents=True, exist_ok=True)
     args.results.write_text(json.dumps(results, indent=2) + "\n")
