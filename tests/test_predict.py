@@ -530,3 +530,21 @@ def test_tta_averages_mirrored_passes_mapped_back() -> None:
     assert Localizer(h_backend, tta="h").info["tta"] == "h"
     with pytest.raises(ConfigError, match="tta"):
         Localizer(h_backend, tta="rot")
+
+
+def test_calibration_moves_the_half_point_and_keeps_the_order(ckpt: Path) -> None:
+    from boxpromptiml.errors import ConfigError
+    from boxpromptiml.predict.localizer import calibrate
+
+    p = np.linspace(0, 1, 101, dtype=np.float32)
+    q = calibrate(p, 0.3)
+    assert q[0] == 0 and q[-1] == pytest.approx(1) and q[30] == pytest.approx(0.5)
+    assert np.all(np.diff(q) > 0)  # strictly monotone: rankings and AUC unchanged
+    assert np.array_equal(p > 0.3, q > 0.5)
+    img = np.random.default_rng(3).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    raw = Localizer.from_checkpoint(ckpt, device="cpu").predict_maps([img])[0]
+    cal = Localizer.from_checkpoint(ckpt, device="cpu", calibration=0.39)
+    np.testing.assert_allclose(cal.predict_maps([img])[0], calibrate(raw, 0.39), atol=1e-6)
+    assert cal.info["calibration"] == 0.39
+    with pytest.raises(ConfigError, match="calibration must lie in"):
+        Localizer.from_checkpoint(ckpt, device="cpu", calibration=1.5)

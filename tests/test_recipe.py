@@ -134,26 +134,33 @@ def test_noise_branch_student_forward_and_export(tmp_path: Path) -> None:
     assert np.abs(onnx_loc.predict_maps([img])[0] - torch_loc.predict_maps([img])[0]).max() < 1e-3
 
 
-def test_shipped_student_loads_and_predicts(tmp_path: Path) -> None:
-    from boxpromptiml.predict.shipped import shipped_model
+def test_shipped_students_load_and_predict(tmp_path: Path) -> None:
+    from boxpromptiml.predict.shipped import DEFAULT_MODEL, SHIPPED_MODELS, shipped_model
 
     try:
-        path = shipped_model()
+        paths = {name: shipped_model(name) for name in SHIPPED_MODELS}
     except CheckpointError:
         pytest.skip("this checkout ships no model")
-    assert path.stat().st_size < 15 * 2**20
-    ckpt = read_checkpoint(path)
-    assert ckpt["recipe"] and ckpt["manifest_sha256"] and ckpt["versions"]["boxpromptiml"]
-    loc = Localizer.pretrained()
-    assert loc.tile and loc.image_score == ckpt["inference"]["image_score"]
+    assert sum(p.stat().st_size for p in paths.values()) < 15 * 2**20
+    assert shipped_model() == paths[DEFAULT_MODEL]
     (img,) = write_images(tmp_path, [(300, 400)])
-    (pred,) = loc.predict([img])
-    assert pred.prob.shape == (300, 400) and 0.0 <= pred.score <= 1.0
+    for name, path in paths.items():
+        ckpt = read_checkpoint(path)
+        assert ckpt["recipe"] and ckpt["manifest_sha256"] and ckpt["versions"]["boxpromptiml"]
+        loc = Localizer.pretrained(name)
+        assert loc.tile and loc.image_score == ckpt["inference"]["image_score"]
+        (pred,) = loc.predict([img])
+        assert pred.prob.shape == (300, 400) and 0.0 <= pred.score <= 1.0
+    # the default was trained with the image-level loss, general-v1 without it
+    assert read_checkpoint(paths["general-v2"])["recipe"]["image_weight"] == 1.0
+    assert read_checkpoint(paths["general-v1"])["recipe"].get("image_weight", 0.0) == 0.0
 
 
 def test_missing_shipped_model_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import boxpromptiml.predict.shipped as shipped
 
-    monkeypatch.setattr(shipped, "SHIPPED_MODEL", "absent.pt")
+    monkeypatch.setitem(shipped.SHIPPED_MODELS, "general-v2", "absent.pt")
     with pytest.raises(CheckpointError, match="shipped model is missing"):
         Localizer.pretrained()
+    with pytest.raises(CheckpointError, match="not a shipped model; choose from"):
+        Localizer.pretrained("general-v9")

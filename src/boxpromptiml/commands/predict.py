@@ -41,9 +41,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--model",
         "-m",
         default=None,
-        metavar="PATH",
-        help="student checkpoint (.pt) or exported .onnx (default: the general-purpose "
-        "student shipped with boxpromptiml, docs/model-card.md)",
+        metavar="MODEL",
+        help="a shipped student by name (general-v2, general-v1), a checkpoint (.pt) or an "
+        "exported .onnx (default: general-v2, shipped with boxpromptiml; docs/model-card.md)",
     )
     p.add_argument(
         "--device",
@@ -122,11 +122,11 @@ def run(args: argparse.Namespace) -> int:
         sources = [p for p in images if p.stem in wanted]
         if not sources:
             raise DataError(f"--split {args.split}: none of the {len(images)} images is in {key!r}")
-    from boxpromptiml.predict.shipped import shipped_model
+    from boxpromptiml.predict.shipped import resolve_model
 
     given = {"image_score": args.image_score, "tile": args.tile, "max_side": args.max_side}
     localizer = Localizer.from_checkpoint(
-        args.model or shipped_model(),
+        resolve_model(args.model),
         device=args.device,
         threads=args.threads,
         threshold=args.threshold,

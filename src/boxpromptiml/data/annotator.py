@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -75,6 +76,7 @@ def tight_boxes(mask: np.ndarray, min_area: int = 1, merge_distance: int = 0) ->
     if not m.any():
         return np.zeros((0, 4))
     u8 = m.astype(np.uint8)
+    labels: Any
     if merge_distance >= sum(m.shape):
         # farther than any two pixels can be: every region of the image in one group
         n, labels = 2, m.astype(np.int32)

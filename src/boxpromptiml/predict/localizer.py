@@ -120,6 +120,15 @@ def _load(name: str, source: Any) -> _Loaded:
     return _Loaded(name, source, image, path, (time.perf_counter() - t0) * 1000.0)
 
 
+def calibrate(prob: np.ndarray, c: float) -> np.ndarray:
+    """``prob`` remapped so that ``c`` becomes 0.5: ``[0, c] → [0, 0.5]`` and
+    ``[c, 1] → [0.5, 1]``, linearly on each side (monotone: order and AUC are kept)."""
+    p = np.asarray(prob, dtype=np.float32)
+    low = 0.5 * p / c
+    high = 0.5 + 0.5 * (p - c) / (1.0 - c)
+    return np.where(p <= c, low, high).astype(np.float32)
+
+
 class Localizer:
     """Predict manipulation maps with a trained student.
 
@@ -138,6 +147,12 @@ class Localizer:
         tta: test-time augmentation: ``"none"`` (default), ``"h"`` (mean of the map and of
             the map of the horizontally mirrored input, 2 passes) or ``"hv"`` (also the
             vertically mirrored input, 3 passes). Slower by the number of passes.
+        calibration: ``None`` (the raw map) or the raw value ``c`` in ``(0, 1)`` that should
+            read as 0.5: the map is remapped monotonically and piecewise linearly
+            (``[0, c] → [0, 0.5]``, ``[c, 1] → [0.5, 1]``), so the fixed 0.5 cut of every
+            consumer of the map (masks, pixel F1 at 0.5) sits where it was calibrated.
+            Rankings, pixel AUC and image AUC do not change. Packaged models may carry it
+            (``benchmarks/calibration.py`` chooses it on held-out data).
     """
 
     def __init__(
@@ -151,7 +166,13 @@ class Localizer:
         overlap: float = 0.25,
         tta: str = "none",
         max_side: int | None = None,
+        calibration: float | None = None,
     ) -> None:
+        if calibration is not None and not (
+            isinstance(calibration, int | float) and 0.0 < float(calibration) < 1.0
+        ):
+            raise ConfigError(f"calibration must lie in (0, 1) (or None), got {calibration!r}")
+        self.calibration = None if calibration is None else float(calibration)
         if tta not in TTA_MODES:
             raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
         if not 0.0 <= threshold <= 1.0:
@@ -198,21 +219,27 @@ class Localizer:
         packaged = {
             k: v
             for k, v in (getattr(backend, "inference", None) or {}).items()
-            if k in ("tile", "max_side", "image_score", "overlap", "threshold")
+            if k in ("tile", "max_side", "image_score", "overlap", "threshold", "calibration")
         }
         return cls(backend, **{**packaged, **kwargs})
 
     @classmethod
     def pretrained(
-        cls, device: str = "auto", *, threads: int | None = None, **kwargs: Any
+        cls,
+        name: str | None = None,
+        device: str = "auto",
+        *,
+        threads: int | None = None,
+        **kwargs: Any,
     ) -> Localizer:
-        """The general-purpose student shipped with the package (see ``docs/model-card.md``),
-        with the inference settings it was measured with. ``kwargs`` as for
-        :meth:`from_checkpoint`. Raises :class:`~boxpromptiml.errors.CheckpointError` when
-        this installation lacks the file."""
+        """A general-purpose student shipped with the package (see ``docs/model-card.md``):
+        ``name`` ``"general-v2"`` (default) or ``"general-v1"``, with the inference settings
+        it was measured with. ``kwargs`` as for :meth:`from_checkpoint`. Raises
+        :class:`~boxpromptiml.errors.CheckpointError` for an unknown name or when this
+        installation lacks the file."""
         from boxpromptiml.predict.shipped import shipped_model
 
-        return cls.from_checkpoint(shipped_model(), device=device, threads=threads, **kwargs)
+        return cls.from_checkpoint(shipped_model(name), device=device, threads=threads, **kwargs)
 
     @property
     def input_size(self) -> int:
@@ -229,6 +256,7 @@ class Localizer:
             **({"tile_overlap": self.overlap} if self.tile else {}),
             **({"max_side": self.max_side} if self.tile and self.max_side else {}),
             **({"tta": self.tta} if self.tta != "none" else {}),
+            **({"calibration": self.calibration} if self.calibration is not None else {}),
         }
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
@@ -297,7 +325,10 @@ class Localizer:
                 prob,
                 {"inference": (time.perf_counter() - t0) * 1000.0, "windows": float(n_windows)},
             )
-        return [r for r in results if r is not None]
+        out = [r for r in results if r is not None]
+        if self.calibration is not None:
+            out = [(calibrate(p, self.calibration), t) for p, t in out]
+        return out
 
     # ------------------------------------------------------------------ public
 

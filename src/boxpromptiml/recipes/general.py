@@ -103,7 +103,7 @@ class GeneralRecipe:
     lr: float = 5e-4
     pos_weight: float = 2.0
     dice_weight: float = 1.0
-    image_weight: float = 0.0
+    image_weight: float = 1.0
     tile: bool = True
     max_side: int = 1536
     image_score: str = "top1pct"
