@@ -89,7 +89,9 @@ def choose(rows: list[dict[str, Any]], max_flagged: float) -> dict[str, Any] | N
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("models", nargs="+", type=Path)
     p.add_argument("--label", action="append", default=[])
     p.add_argument("--max-flagged", type=float, default=0.3,
@@ -107,7 +109,11 @@ def main() -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"calibration-{label}.json").write_text(json.dumps(out, indent=2) + "\n")
         names = [s for s in out["sets"]]
-        print(f"## {label} (floors: " + ", ".join(f"{s} {out['sets'][s]['floor']:.3f}" for s in names) + ")")
+        print(
+            f"## {label} (floors: "
+            + ", ".join(f"{s} {out['sets'][s]['floor']:.3f}" for s in names)
+            + ")"
+        )
         print("| t | dev F1-floor | calib >1 % | report >1 % | " + " | ".join(names) + " |")
         print("|---|---|---|---|" + "---|" * len(names))
         for r in out["rows"]:

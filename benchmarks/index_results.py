@@ -19,6 +19,7 @@ from typing import Any
 RESULTS = Path(__file__).resolve().parent / "results"
 SCRIPTS = {
     "box-quality": "box_quality.py",
+    "calibration": "calibration.py",
     "coverage": "coverage.py",
     "int8-coverage": "int8_coverage.py",
     "generalisation": "generalisation.py",
@@ -42,8 +43,20 @@ def _headline(d: Any) -> str:
         return f"F1 {d['f1']:.3f}"
     if "f1_int8" in d:
         return f"F1 {d['f1_fp32']:.3f} → int8 {d['f1_int8']:.3f}"
+    if isinstance(d.get("chosen"), dict):  # calibration.py
+        c = d["chosen"]
+        return (
+            f"chosen threshold {c['threshold']:g} (dev F1 over floor {c['dev_f1_over_floor']:+.3f})"
+        )
+    settings = d.get("settings")
+    if isinstance(settings, dict) and all(
+        isinstance(v, dict) and "pseudo_iou" in v for v in settings.values()
+    ):  # box_quality.py
+        return ", ".join(f"{k} IoU {v['pseudo_iou']['mean']:.3f}" for k, v in settings.items())
     if isinstance(d.get("sets"), dict):
-        return ", ".join(f"{k} {v['f1']:.3f}" for k, v in d["sets"].items())
+        return ", ".join(
+            f"{k} {v['f1']:.3f}" for k, v in d["sets"].items() if isinstance(v, dict) and "f1" in v
+        )
     if "f1_all_kinds" in d:
         return f"synthetic F1 {d['f1_all_kinds']:.3f}"
     return ""
