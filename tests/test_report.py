@@ -266,6 +266,21 @@ def test_cli(run: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture
     assert str(out) in capsys.readouterr().out
     page = out.read_text(encoding="utf-8")
     assert case_names(page, "best") == ["s0"] and "Robustness</h2>" in page
+    # the annotation effort of a box file, as a section
+    import json as _json
+
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(_json.dumps({
+        "images": [{"id": 1, "file_name": "a.png", "width": 10, "height": 10,
+                    "status": "boxes", "annotation_seconds": 8.0}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [1, 1, 4, 4]}],
+        "categories": [{"id": 1, "name": "manipulated"}],
+    }))  # fmt: skip
+    with_boxes = tmp_path / "boxes.html"
+    argv = ["report", str(run["eval"]), "-o", str(with_boxes), "--boxes", str(boxes)]
+    assert main([*argv, "--no-progress", "--curve-pixels", "0"]) == 0
+    page = with_boxes.read_text(encoding="utf-8")
+    assert "Annotation effort</h2>" in page and "seconds per box" in page
     # default output next to results.json
     assert main(["report", str(run["eval"]), "--no-progress", "--curve-pixels", "0"]) == 0
     assert (run["eval"] / "report.html").is_file()

@@ -35,6 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--robust", default=None, metavar="DIR", help="robustness run folder to add")
     p.add_argument(
+        "--boxes",
+        default=None,
+        metavar="COCO",
+        help="box file of boxprompt annotate: adds its annotation effort (time and boxes per image)",
+    )
+    p.add_argument(
         "--dataset",
         action="append",
         default=[],
@@ -132,8 +138,7 @@ def split_named(values: list[str], what: str) -> dict[str, str] | list[str] | No
 
 
 def run(args: argparse.Namespace) -> int:
-    from boxpromptiml.commands._common import parse_dataset_spec
-    from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES
+    from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES, parse_dataset_spec
     from boxpromptiml.report import ReportOptions, build_report
 
     suffixes = tuple(args.mask_suffix) if args.mask_suffix else DEFAULT_MASK_SUFFIXES
@@ -146,6 +151,27 @@ def run(args: argparse.Namespace) -> int:
         roc=not args.no_roc,
         image_format=args.image_format,
     )
+    extra = None
+    if args.boxes:
+        from boxpromptiml.annotate.stats import annotation_stats
+
+        st = annotation_stats(args.boxes)
+        t, b = st["seconds_per_image"], st["boxes_per_image"]
+        extra = {
+            "Annotation effort": [
+                {
+                    "box file": st["file"],
+                    "images": st["images"],
+                    **{f"status {k}": v for k, v in sorted(st["status"].items())},
+                    "boxes per image (mean)": round(b["mean"], 2),
+                    "timed images": t["n"],
+                    "seconds per image (median)": round(t["median"], 1) if t["n"] else None,
+                    "seconds per image (mean)": round(t["mean"], 1) if t["n"] else None,
+                    "seconds per box": round(st["seconds_per_box"], 1) if t["n"] else None,
+                    "paper: seconds per image": st["paper_seconds_per_image"],
+                }
+            ]
+        }
     path = build_report(
         args.run,
         args.out,
@@ -158,6 +184,7 @@ def run(args: argparse.Namespace) -> int:
         pred_suffix=args.pred_suffix,
         title=args.title,
         progress=not args.no_progress,
+        extra=extra,
     )
     size = path.stat().st_size
     print(f"report written to {path} ({size / 1e6:.1f} MB)")
