@@ -548,3 +548,27 @@ def test_calibration_moves_the_half_point_and_keeps_the_order(ckpt: Path) -> Non
     assert cal.info["calibration"] == 0.39
     with pytest.raises(ConfigError, match="calibration must lie in"):
         Localizer.from_checkpoint(ckpt, device="cpu", calibration=1.5)
+
+
+def test_gate_quiets_low_score_images_and_keeps_their_ranking(ckpt: Path) -> None:
+    from boxpromptiml.errors import ConfigError
+    from boxpromptiml.predict.localizer import gate_map
+
+    p = np.zeros((20, 20), np.float32)
+    p[:5, :5] = 0.9  # a clear region: top 1 % mean 0.9
+    assert gate_map(p, 0.5) is p
+    q = gate_map(p * 0.6, 0.8)  # score 0.54 < 0.8: no pixel reaches 0.5
+    assert q.max() < 0.5 and np.array_equal(
+        np.argsort(q, axis=None), np.argsort(p * 0.6, axis=None)
+    )
+    img = np.random.default_rng(5).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    raw = Localizer.from_checkpoint(ckpt, device="cpu", image_score="top1pct")
+    high = Localizer.from_checkpoint(ckpt, device="cpu", image_score="top1pct", gate=1.0)
+    r = raw.predict_maps([img])[0]
+    g = high.predict_maps([img])[0]
+    assert g.max() < 0.5 and (r.max() < 0.5 or not np.allclose(g, r))
+    np.testing.assert_allclose(
+        Localizer.from_checkpoint(ckpt, device="cpu", gate=0.0).predict_maps([img])[0], r
+    )
+    with pytest.raises(ConfigError, match="gate must lie"):
+        Localizer.from_checkpoint(ckpt, device="cpu", gate=2.0)

@@ -82,6 +82,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "the model's packaged setting, else never)",
     )
     p.add_argument(
+        "--gate",
+        type=float,
+        default=None,
+        metavar="SCORE",
+        help="no mask on images whose image score is under SCORE (quiets untouched photos; "
+        "e.g. --model general-v1 --gate 0.78, docs/model-card.md)",
+    )
+    p.add_argument(
         "--overlap",
         type=float,
         default=0.25,
@@ -124,7 +132,12 @@ def run(args: argparse.Namespace) -> int:
             raise DataError(f"--split {args.split}: none of the {len(images)} images is in {key!r}")
     from boxpromptiml.predict.shipped import resolve_model
 
-    given = {"image_score": args.image_score, "tile": args.tile, "max_side": args.max_side}
+    given = {
+        "image_score": args.image_score,
+        "tile": args.tile,
+        "max_side": args.max_side,
+        "gate": args.gate,
+    }
     localizer = Localizer.from_checkpoint(
         resolve_model(args.model),
         device=args.device,

@@ -129,6 +129,15 @@ def calibrate(prob: np.ndarray, c: float) -> np.ndarray:
     return np.where(p <= c, low, high).astype(np.float32)
 
 
+def gate_map(prob: np.ndarray, gate: float, reduce: str = "top1pct") -> np.ndarray:
+    """``prob`` unchanged when its image score (``reduce``) is at least ``gate``; else
+    scaled so that its maximum is under 0.5 (no mask pixel; the order of pixels kept)."""
+    if image_score(prob, reduce) >= gate:
+        return prob
+    top = float(prob.max())
+    return prob if top < 0.5 else (prob * (0.499 / top)).astype(np.float32)
+
+
 class Localizer:
     """Predict manipulation maps with a trained student.
 
@@ -153,6 +162,10 @@ class Localizer:
             consumer of the map (masks, pixel F1 at 0.5) sits where it was calibrated.
             Rankings, pixel AUC and image AUC do not change. Packaged models may carry it
             (``benchmarks/calibration.py`` chooses it on held-out data).
+        gate: ``None`` or an image-score cut: an image whose score (``image_score``, after
+            calibration) is under it has its map scaled so that no pixel reaches 0.5 (no
+            mask, the ranking inside the image kept). Quiets untouched photos at the price
+            of missed forgeries under the cut (``benchmarks/gate.py`` measures it).
     """
 
     def __init__(
@@ -167,7 +180,11 @@ class Localizer:
         tta: str = "none",
         max_side: int | None = None,
         calibration: float | None = None,
+        gate: float | None = None,
     ) -> None:
+        if gate is not None and not (isinstance(gate, int | float) and 0.0 <= float(gate) <= 1.0):
+            raise ConfigError(f"gate must lie in [0, 1] (or None), got {gate!r}")
+        self.gate = None if gate is None else float(gate)
         if calibration is not None and not (
             isinstance(calibration, int | float) and 0.0 < float(calibration) < 1.0
         ):
@@ -219,7 +236,8 @@ class Localizer:
         packaged = {
             k: v
             for k, v in (getattr(backend, "inference", None) or {}).items()
-            if k in ("tile", "max_side", "image_score", "overlap", "threshold", "calibration")
+            if k
+            in ("tile", "max_side", "image_score", "overlap", "threshold", "calibration", "gate")
         }
         return cls(backend, **{**packaged, **kwargs})
 
@@ -257,6 +275,7 @@ class Localizer:
             **({"max_side": self.max_side} if self.tile and self.max_side else {}),
             **({"tta": self.tta} if self.tta != "none" else {}),
             **({"calibration": self.calibration} if self.calibration is not None else {}),
+            **({"gate": self.gate} if self.gate is not None else {}),
         }
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
@@ -328,6 +347,8 @@ class Localizer:
         out = [r for r in results if r is not None]
         if self.calibration is not None:
             out = [(calibrate(p, self.calibration), t) for p, t in out]
+        if self.gate is not None:
+            out = [(gate_map(p, self.gate, self.image_score), t) for p, t in out]
         return out
 
     # ------------------------------------------------------------------ public
