@@ -27,13 +27,17 @@ class CheckpointError(BoxPromptError):
     """A checkpoint or model file cannot be loaded or does not fit the requested model."""
 
 
+def did_you_mean(key: str, known: Iterable[str]) -> str:
+    """``"; did you mean 'x'?"`` with the known name closest to ``key``, or ``""``."""
+    import difflib
+
+    close = difflib.get_close_matches(key, list(known), n=1)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
 def reject_unknown(keys: Iterable[str], known: Sequence[str], what: str) -> None:
     """Raise :class:`ConfigError` for the first of ``keys`` not in ``known``, naming it as a
     ``what`` (e.g. ``"training option"``) with the closest known name as a hint."""
-    import difflib
-
     for key in keys:
         if key not in known:
-            close = difflib.get_close_matches(key, list(known), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise ConfigError(f"unknown {what} {key!r}{hint}")
+            raise ConfigError(f"unknown {what} {key!r}{did_you_mean(key, known)}")

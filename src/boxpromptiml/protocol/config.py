@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import json
 import os
 import re
@@ -18,7 +17,7 @@ from typing import Any
 
 from boxpromptiml.data.annotator import AnnotatorConfig
 from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES, Dataset, SizeMismatch
-from boxpromptiml.errors import ConfigError, DataError
+from boxpromptiml.errors import ConfigError, DataError, did_you_mean
 from boxpromptiml.protocol.schema import TeacherSection, TestSet, parse
 from boxpromptiml.tables import jsonable
 
@@ -234,18 +233,13 @@ class ProtocolConfig:
             require("u2netp")
 
 
-def _hint(key: str, allowed: Sequence[str]) -> str:
-    close = difflib.get_close_matches(key, list(allowed), n=1)
-    return f"; did you mean {close[0]!r}?" if close else ""
-
-
 def _section(value: Any, where: str, allowed: Sequence[str]) -> dict[str, Any]:
     """A free-form section (``train``, ``annotator``): unknown keys raise with a hint."""
     out = {k: v for k, v in dict(value).items() if not str(k).startswith("_")}
     for k in out:
         if k not in allowed:
             raise ConfigError(
-                f"{where}: unknown key {k!r}{_hint(k, allowed)} (known: {', '.join(allowed)})"
+                f"{where}: unknown key {k!r}{did_you_mean(k, allowed)} (known: {', '.join(allowed)})"
             )
     return out
 
@@ -295,7 +289,7 @@ def _teacher(t: TeacherSection, where: str, base_dir: Path) -> TeacherSpec:
             continue  # an ensemble member's option, checked when the teacher is built
         if key not in allowed:
             raise ConfigError(
-                f"{where}.options: teacher {base!r} has no option {key!r}{_hint(key, allowed)}"
+                f"{where}.options: teacher {base!r} has no option {key!r}{did_you_mean(key, allowed)}"
             )
     for key, value in list(options.items()):
         if key.split(".")[-1] == "checkpoint" and value is not None:

@@ -9,13 +9,12 @@ values) is checked by :mod:`boxpromptiml.protocol.config`.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES
-from boxpromptiml.errors import ConfigError
+from boxpromptiml.errors import ConfigError, did_you_mean
 
 __all__ = ["ProtocolModel", "parse"]
 
@@ -145,8 +144,7 @@ def parse(raw: Any, where: str) -> ProtocolModel:
         if err["type"] == "extra_forbidden":
             key = str(loc[-1])
             known = _fields(ProtocolModel, loc[:-1])
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, known)
             at = f"{_where(loc[:-1])}: " if loc[:-1] else ""
             raise ConfigError(
                 f"{where}: {at}unknown key {key!r}{hint} (known: {', '.join(known)})"
