@@ -84,7 +84,7 @@ def _scores(prob: np.ndarray) -> dict[str, float]:
 def score_model(model: Path, tile: bool | None, max_side: int | None) -> dict[str, Any]:
     """Predict every set with ``model`` and score it (see the module docstring)."""
     from boxpromptiml.data.images import load_image, load_mask
-    from boxpromptiml.metrics import bootstrap_ci, pixel_scores, roc_auc
+    from boxpromptiml.metrics import bootstrap_ci, floor_f1, pixel_scores, roc_auc
     from boxpromptiml.predict import Localizer
 
     kwargs: dict[str, Any] = {}
@@ -120,7 +120,7 @@ def score_model(model: Path, tile: bool | None, max_side: int | None) -> dict[st
             s = pixel_scores(prob, mask, 0.5)
             f1.append(s["f1"])
             auc.append(s.get("auc", float("nan")))
-            floor.append(pixel_scores(np.ones(mask.shape, np.float32), mask, 0.5)["f1"])
+            floor.append(floor_f1(mask))
             sc.append(_scores(prob))
         lo, hi = bootstrap_ci(f1)
         image_auc = {}

@@ -398,6 +398,7 @@ class Pipeline:
         from boxpromptiml.data.images import load_image, load_map, resize_map, save_png
         from boxpromptiml.fileio import atomic_write_json
         from boxpromptiml.predict import Localizer
+        from boxpromptiml.teachers.maps import grow_box
         from boxpromptiml.teachers.quality import pseudo_quality
 
         if not 0.0 <= student_weight <= 1.0:
@@ -431,10 +432,8 @@ class Pipeline:
                 student = resize_map(localizer.predict_maps([image])[0], teacher_map.shape)
                 inside = np.zeros(teacher_map.shape, bool)
                 h, w = teacher_map.shape
-                for x1, y1, x2, y2 in boxes:
-                    gx, gy = clip_margin * (x2 - x1), clip_margin * (y2 - y1)
-                    xa, ya = max(0, int(x1 - gx)), max(0, int(y1 - gy))
-                    xb, yb = min(w, int(np.ceil(x2 + gx))), min(h, int(np.ceil(y2 + gy)))
+                for box in boxes:  # the window a teacher clips its map to
+                    xa, ya, xb, yb = grow_box(box, clip_margin, h, w)
                     inside[ya:yb, xa:xb] = True
                 out = (1 - student_weight) * teacher_map + student_weight * np.where(
                     inside, student, 0.0
