@@ -30,8 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _runs import run_name
-from _wild import photo_split
-from realworld import forged_sets
+from realworld import each_map
 
 RESULTS = Path(__file__).resolve().parent / "results"
 THRESHOLDS = (0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.7)
@@ -39,33 +38,26 @@ DEV = ("coverage-train", "casia2", "mixed")
 
 
 def sweep(model: Path) -> dict[str, Any]:
-    from boxpromptiml.data.images import load_image, load_mask
     from boxpromptiml.metrics import floor_f1, pixel_scores
     from boxpromptiml.predict import Localizer
 
     loc = Localizer.from_checkpoint(model, device="auto", calibration=None)  # the raw map
-    _, held = photo_split()
-    flagged = {t: [] for t in THRESHOLDS}  # type: dict[float, list[float]]
-    for path in held:
-        prob = loc.predict_maps([load_image(path)])[0]
-        for t in THRESHOLDS:
-            flagged[t].append(float((prob > t).mean()))
-    sets: dict[str, Any] = {}
-    for name, items in forged_sets().items():
-        if name == "coverage-all":
-            continue
-        f1 = {t: [] for t in THRESHOLDS}  # type: dict[float, list[float]]
-        floors = []
-        for _, ip, mp in items:
-            image, mask = load_image(ip), load_mask(mp)
-            if mask.shape != image.shape[:2]:
-                continue
-            prob = loc.predict_maps([image])[0]
-            floors.append(floor_f1(mask))
+    flagged: dict[float, list[float]] = {t: [] for t in THRESHOLDS}
+    acc: dict[str, dict[str, Any]] = {}
+    for name, prob, mask in each_map(loc, skip=("coverage-all",)):
+        if mask is None:
             for t in THRESHOLDS:
-                f1[t].append(pixel_scores(prob, mask, t)["f1"])
-        sets[name] = {"floor": float(np.mean(floors)),
-                      "f1": {str(t): float(np.mean(v)) for t, v in f1.items()}}  # fmt: skip
+                flagged[t].append(float((prob > t).mean()))
+            continue
+        a = acc.setdefault(name, {"floors": [], "f1": {t: [] for t in THRESHOLDS}})
+        a["floors"].append(floor_f1(mask))
+        for t in THRESHOLDS:
+            a["f1"][t].append(pixel_scores(prob, mask, t)["f1"])
+    sets: dict[str, Any] = {
+        name: {"floor": float(np.mean(a["floors"])),
+               "f1": {str(t): float(np.mean(v)) for t, v in a["f1"].items()}}
+        for name, a in acc.items()
+    }  # fmt: skip
     calib = {t: v[0::2] for t, v in flagged.items()}
     report = {t: v[1::2] for t, v in flagged.items()}
     rows = []

@@ -28,39 +28,27 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _runs import run_name
-from _wild import photo_split
-from realworld import forged_sets
+from realworld import each_map
 
 RESULTS = Path(__file__).resolve().parent / "results"
 DEV = ("coverage-train", "casia2", "mixed")
 
 
 def per_image(model: Path) -> dict[str, Any]:
-    from boxpromptiml.data.images import load_image, load_mask
     from boxpromptiml.metrics import floor_f1, image_score, pixel_scores
     from boxpromptiml.predict import Localizer
 
     loc = Localizer.from_checkpoint(model, device="auto")
-    _, held = photo_split()
-    untouched = []
-    for path in held:
-        prob = loc.predict_maps([load_image(path)])[0]
-        untouched.append(
-            {"score": image_score(prob, "top1pct"), "flagged": float((prob > 0.5).mean())}
-        )
-    sets: dict[str, Any] = {}
-    for name, items in forged_sets().items():
-        if name == "coverage-all":
-            continue
-        rows = []
-        for _, ip, mp in items:
-            image, mask = load_image(ip), load_mask(mp)
-            if mask.shape != image.shape[:2]:
-                continue
-            prob = loc.predict_maps([image])[0]
-            rows.append({"score": image_score(prob, "top1pct"),
-                         "f1": pixel_scores(prob, mask, 0.5)["f1"], "floor": floor_f1(mask)})  # fmt: skip
-        sets[name] = rows
+    untouched: list[dict[str, float]] = []
+    sets: dict[str, list[dict[str, float]]] = {}
+    for name, prob, mask in each_map(loc, skip=("coverage-all",)):
+        score = image_score(prob, "top1pct")
+        if mask is None:
+            untouched.append({"score": score, "flagged": float((prob > 0.5).mean())})
+        else:
+            sets.setdefault(name, []).append(
+                {"score": score, "f1": pixel_scores(prob, mask, 0.5)["f1"], "floor": floor_f1(mask)}
+            )
     return {"untouched": untouched, "sets": sets}
 
 

@@ -75,6 +75,25 @@ def forged_sets() -> dict[str, list[tuple[str, Path, Path]]]:
     return out
 
 
+def each_map(loc: Any, skip: tuple[str, ...] = ()) -> Any:
+    """``(set, map, mask)`` for every held-out untouched photo (set ``"authentic"``, mask
+    ``None``), then every image of the forged sets (but ``skip``) whose mask fits it, one
+    prediction each: the loop every real-world benchmark scores from."""
+    from boxpromptiml.data.images import load_image, load_mask
+
+    _, held = photo_split()
+    for path in held:
+        yield "authentic", loc.predict_maps([load_image(path)])[0], None
+    for set_name, items in forged_sets().items():
+        if set_name in skip:
+            continue
+        for _, image_path, mask_path in items:
+            image, mask = load_image(image_path), load_mask(mask_path)
+            if mask.shape != image.shape[:2]:
+                continue
+            yield set_name, loc.predict_maps([image])[0], mask
+
+
 def _scores(prob: np.ndarray) -> dict[str, float]:
     from boxpromptiml.metrics import image_score
 
@@ -83,7 +102,6 @@ def _scores(prob: np.ndarray) -> dict[str, float]:
 
 def score_model(model: Path, tile: bool | None, max_side: int | None) -> dict[str, Any]:
     """Predict every set with ``model`` and score it (see the module docstring)."""
-    from boxpromptiml.data.images import load_image, load_mask
     from boxpromptiml.metrics import bootstrap_ci, floor_f1, pixel_scores, roc_auc
     from boxpromptiml.predict import Localizer
 
@@ -96,32 +114,29 @@ def score_model(model: Path, tile: bool | None, max_side: int | None) -> dict[st
     t0 = time.perf_counter()
     au_scores: list[dict[str, float]] = []
     flagged: list[float] = []
-    _, held = photo_split()
-    for path in held:
-        prob = loc.predict_maps([load_image(path)])[0]
-        flagged.append(float((prob > 0.5).mean()))
-        au_scores.append(_scores(prob))
+    per_set: dict[str, dict[str, list[Any]]] = {}
+    for set_name, prob, mask in each_map(loc):
+        if mask is None:
+            flagged.append(float((prob > 0.5).mean()))
+            au_scores.append(_scores(prob))
+            continue
+        acc = per_set.setdefault(set_name, {"f1": [], "floor": [], "auc": [], "sc": []})
+        s = pixel_scores(prob, mask, 0.5)
+        acc["f1"].append(s["f1"])
+        acc["auc"].append(s.get("auc", float("nan")))
+        acc["floor"].append(floor_f1(mask))
+        acc["sc"].append(_scores(prob))
     out: dict[str, Any] = {
         "inference": loc.info | {"tile": loc.tile, "max_side": loc.max_side},
         "authentic": {
-            "n": len(held),
+            "n": len(flagged),
             "flagged_pixels": float(np.mean(flagged)) if flagged else None,
             "images_over_1pct": float(np.mean([f > 0.01 for f in flagged])) if flagged else None,
         },
         "sets": {},
     }
-    for set_name, items in forged_sets().items():
-        f1, floor, auc, sc = [], [], [], []
-        for _, image_path, mask_path in items:
-            image, mask = load_image(image_path), load_mask(mask_path)
-            if mask.shape != image.shape[:2]:
-                continue
-            prob = loc.predict_maps([image])[0]
-            s = pixel_scores(prob, mask, 0.5)
-            f1.append(s["f1"])
-            auc.append(s.get("auc", float("nan")))
-            floor.append(floor_f1(mask))
-            sc.append(_scores(prob))
+    for set_name, acc in per_set.items():
+        f1, floor, auc, sc = acc["f1"], acc["floor"], acc["auc"], acc["sc"]
         lo, hi = bootstrap_ci(f1)
         image_auc = {}
         at_5pct = {}
