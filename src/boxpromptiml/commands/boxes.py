@@ -70,16 +70,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from boxpromptiml.commands._common import output_from_args
     from boxpromptiml.data.annotator import AnnotatorConfig, annotate_dataset
     from boxpromptiml.data.boxes import write_coco
     from boxpromptiml.errors import ConfigError
 
-    if args.out:
-        out = Path(args.out)
-    else:
-        from boxpromptiml.runs import next_run_dir
-
-        out = next_run_dir("boxes", args.name, exist_ok=args.exist_ok) / "boxes.json"
+    # --out names the file; without it the file goes into the run folder
+    out = Path(args.out) if args.out else output_from_args(args, "boxes") / "boxes.json"
     if out.is_dir():
         raise ConfigError(f"{out}: --out is a folder; give the COCO JSON file to write")
     if out.exists() and not args.force:
