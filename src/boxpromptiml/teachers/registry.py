@@ -26,6 +26,7 @@ TEACHERS: dict[str, str] = {
     "grabcut": "boxpromptiml.teachers.grabcut:GrabCutTeacher",
     "u2netp": "boxpromptiml.teachers.u2netp:U2NetpTeacher",
     "sam": "boxpromptiml.teachers.sam:SamTeacher",
+    "mobile_sam": "boxpromptiml.teachers.mobile_sam:MobileSamTeacher",
     "ensemble": "boxpromptiml.teachers.ensemble:EnsembleTeacher",
 }
 
@@ -70,7 +71,7 @@ def split_name(name: str) -> tuple[str, str | None]:
 
 def build_teacher(name: str = DEFAULT_TEACHER, **options: Any) -> Teacher:
     """Build the teacher ``name`` (``"box"``, ``"grabcut"``, ``"u2netp"``, ``"sam"``,
-    ``"ensemble"``, optionally ``+grabcut`` / ``+colour``) with ``options``."""
+    ``"mobile_sam"``, ``"ensemble"``, optionally ``+grabcut`` / ``+colour``) with ``options``."""
     base, refine = split_name(name)
     allowed = teacher_options(base)
     if refine is not None:
@@ -109,7 +110,7 @@ class Availability:
 def available_teachers() -> list[Availability]:
     """Each registered teacher with whether it can run on this machine.
 
-    ``sam`` is listed as available when ``segment_anything`` and ``torch`` are installed (it
+    ``sam`` and ``mobile_sam`` are listed as available when ``segment_anything`` and ``torch`` are installed (it
     still needs a checkpoint; neither is imported here); ``u2netp`` and ``ensemble`` when the U²-Netp file is cached.
     """
     out = [Availability("box", True), Availability("grabcut", True)]
@@ -121,12 +122,12 @@ def available_teachers() -> list[Availability]:
     except BoxPromptError as exc:
         out += [Availability("u2netp", False, str(exc)), Availability("ensemble", False, str(exc))]
     lacking = [m for m in ("segment_anything", "torch") if importlib.util.find_spec(m) is None]
-    if lacking:
-        out.append(
-            Availability("sam", False, f"pip install 'boxpromptiml[sam]' ({lacking[0]} missing)")
-        )
-    else:
-        out.append(Availability("sam", True, "needs a checkpoint"))
+    for name in ("sam", "mobile_sam"):
+        if lacking:
+            why = f"pip install 'boxpromptiml[sam]' ({lacking[0]} missing)"
+            out.append(Availability(name, False, why))
+        else:
+            out.append(Availability(name, True, "needs a checkpoint"))
     return out
 
 

@@ -52,13 +52,7 @@ def build_sam_model(variant: str, image_size: int = 1024) -> Any:
     from functools import partial
 
     import torch
-    from segment_anything.modeling import (
-        ImageEncoderViT,
-        MaskDecoder,
-        PromptEncoder,
-        Sam,
-        TwoWayTransformer,
-    )
+    from segment_anything.modeling import ImageEncoderViT
 
     if variant not in VARIANTS:
         raise ConfigError(f"unknown SAM variant '{variant}'; choose from {', '.join(VARIANTS)}")
@@ -67,22 +61,32 @@ def build_sam_model(variant: str, image_size: int = 1024) -> Any:
             f"image_size must be a multiple of {PATCH}, at least {4 * PATCH}; got {image_size}"
         )
     width, depth, heads, global_idx = VARIANTS[variant]
+    encoder = ImageEncoderViT(
+        depth=depth,
+        embed_dim=width,
+        img_size=image_size,
+        mlp_ratio=4,
+        norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
+        num_heads=heads,
+        patch_size=PATCH,
+        qkv_bias=True,
+        use_rel_pos=True,
+        global_attn_indexes=global_idx,
+        window_size=14,
+        out_chans=PROMPT_DIM,
+    )
+    return assemble_sam(encoder, image_size)
+
+
+def assemble_sam(image_encoder: Any, image_size: int) -> Any:
+    """A ``segment_anything`` ``Sam`` (eval mode) of ``image_encoder`` (``(B, 3, S, S)`` →
+    ``(B, 256, S/16, S/16)``, with an ``img_size`` attribute) and SAM's prompt encoder and
+    mask decoder at their official sizes, for padded inputs of side ``image_size``."""
+    from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+
     grid = image_size // PATCH
     sam = Sam(
-        image_encoder=ImageEncoderViT(
-            depth=depth,
-            embed_dim=width,
-            img_size=image_size,
-            mlp_ratio=4,
-            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6),
-            num_heads=heads,
-            patch_size=PATCH,
-            qkv_bias=True,
-            use_rel_pos=True,
-            global_attn_indexes=global_idx,
-            window_size=14,
-            out_chans=PROMPT_DIM,
-        ),
+        image_encoder=image_encoder,
         prompt_encoder=PromptEncoder(
             embed_dim=PROMPT_DIM,
             image_embedding_size=(grid, grid),
@@ -114,15 +118,17 @@ def describe_checkpoint(state: dict[str, Any]) -> str:
         kind = named[0] if named else f"an unknown ViT (width {width}, {depth} blocks)"
         return f"SAM {kind} at {size} px"
     if any(k.startswith("image_encoder.layers.") for k in state):
-        return "a MobileSAM (TinyViT encoder) checkpoint, not supported by this teacher"
+        return "a MobileSAM checkpoint (TinyViT image encoder; use the mobile_sam teacher)"
     if any(k.startswith("image_encoder.") for k in state):
         return "a SAM-like checkpoint with an unknown image encoder"
     return "not a SAM checkpoint (no image_encoder weights)"
 
 
-def _load_state(path: Path) -> dict[str, Any]:
+def load_state(path: Path) -> dict[str, Any]:
     import torch
 
+    """The state dict in a SAM-family checkpoint (``weights_only=True``), unwrapped from
+    ``model``/``state_dict``; :class:`CheckpointError` naming the file otherwise."""
     if not path.is_file():
         raise CheckpointError(f"{path}: SAM checkpoint not found")
     try:
@@ -155,6 +161,10 @@ class SamTeacher(Teacher):
 
     name = "sam"
     version = "1"
+    #: the variants this class builds
+    variants: tuple[str, ...] = tuple(VARIANTS)
+    #: the checkpoint file a user should get, for the message when none is given
+    checkpoint_hint = "sam_vit_h_4b8939.pth from github.com/facebookresearch/segment-anything"
 
     def __init__(
         self,
@@ -170,14 +180,16 @@ class SamTeacher(Teacher):
         **common: Any,
     ) -> None:
         super().__init__(**common)
-        if variant not in VARIANTS:
-            raise ConfigError(f"unknown SAM variant '{variant}'; choose from {', '.join(VARIANTS)}")
+        if variant not in self.variants:
+            raise ConfigError(
+                f"unknown SAM variant '{variant}'; choose from {', '.join(self.variants)}"
+            )
         if device not in ("cpu", "cuda", "auto"):
             raise ConfigError(f"device must be cpu, cuda or auto, got {device!r}")
         if checkpoint is None and not random_init:
             raise CheckpointError(
-                "the sam teacher needs a checkpoint: pass checkpoint=PATH (e.g. "
-                "sam_vit_h_4b8939.pth from github.com/facebookresearch/segment-anything)"
+                f"the {self.name} teacher needs a checkpoint: pass checkpoint=PATH "
+                f"(--checkpoint PATH on the command line), e.g. {self.checkpoint_hint}"
             )
         if int(batch_size) < 1:
             raise ConfigError(f"batch_size must be at least 1, got {batch_size}")
@@ -186,7 +198,7 @@ class SamTeacher(Teacher):
             import torch
         except ImportError as exc:
             raise ConfigError(
-                f"the sam teacher needs the 'sam' extra ({exc.name} is missing): "
+                f"the {self.name} teacher needs the 'sam' extra ({exc.name} is missing): "
                 "pip install 'boxpromptiml[sam]'"
             ) from exc
         self.variant = variant
@@ -196,22 +208,26 @@ class SamTeacher(Teacher):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if device == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device 'cuda' asked for sam but torch sees no CUDA device")
+            raise ConfigError(f"device 'cuda' asked for {self.name} but torch sees no CUDA device")
         self.device = device
         if random_init:
             torch.manual_seed(int(seed))
-            self.model = build_sam_model(variant, self.image_size)
+            self.model = self._new_model()
             self._checkpoint_id = "random-init"
         else:
             assert checkpoint is not None
             path = Path(checkpoint)
-            state = _load_state(path)
-            self.model = build_sam_model(variant, self.image_size)
+            state = load_state(path)
+            self.model = self._new_model()
             self._load_weights(path, state)
             from boxpromptiml.weights import sha256_file
 
             self._checkpoint_id = sha256_file(path)
         self.model.to(self.device)
+
+    def _new_model(self) -> Any:
+        """The network with random weights (``self.variant`` at ``self.image_size``)."""
+        return build_sam_model(self.variant, self.image_size)
 
     def _load_weights(self, path: Path, state: dict[str, Any]) -> None:
         expected = f"SAM {self.variant} at {self.image_size} px"
@@ -221,13 +237,15 @@ class SamTeacher(Teacher):
                 f"{path}: checkpoint does not fit the chosen SAM variant: variant "
                 f"'{self.variant}' (image_size {self.image_size}) was asked, the file holds {found}"
             )
+        self._strict_load(path, state, f"SAM variant '{self.variant}'")
+
+    def _strict_load(self, path: Path, state: dict[str, Any], what: str) -> None:
+        """``load_state_dict(strict=True)``, its error cut to one line naming ``path``."""
         try:
             self.model.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            first = str(exc).strip().splitlines()[:2]
-            raise CheckpointError(
-                f"{path}: checkpoint does not fit SAM variant '{self.variant}': {' '.join(first)}"
-            ) from exc
+            first = " ".join(line.strip() for line in str(exc).strip().splitlines()[:2])
+            raise CheckpointError(f"{path}: checkpoint does not fit {what}: {first}") from exc
 
     def checkpoint_id(self) -> str:
         return self._checkpoint_id
