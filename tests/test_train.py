@@ -462,6 +462,12 @@ def test_cli_options_build_the_config(tmp_path: Path) -> None:
     )  # fmt: skip
     assert isinstance(fast, TrainConfig)
     assert (fast.model.drop_deepest, fast.model.dim, fast.model.corr_k) == (1, 32, 4)
+    assert (cfg.image_weight, cfg.image_topk) == (TrainConfig().image_weight, 0.01)
+    img = config_from_args(
+        parser.parse_args([spec, "--image-weight", "1", "--image-topk", "0.05",
+                           "--out", str(tmp_path / "i")])
+    )  # fmt: skip
+    assert isinstance(img, TrainConfig) and (img.image_weight, img.image_topk) == (1.0, 0.05)
     assert fast.pretrained == cfg.pretrained  # the same shipped Lite0 weights
     paper = config_from_args(
         parser.parse_args([spec, "--model", "tinyvit5m", "--pretrained", "none", "--pos-weight",

@@ -203,6 +203,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         default=1.0,
         help="BCE weight of manipulated pixels (default 1; >1 favours recall at 0.5)",
     )
+    g.add_argument(
+        "--image-weight",
+        type=float,
+        default=d["image_weight"],
+        help="weight of an image-level BCE on the mean of the top --image-topk of each crop's "
+        "logits against whether the crop holds a manipulated pixel: quieter on untouched "
+        f"photos, a usable image score (default {d['image_weight']:g}: off; the general "
+        "recipe uses 1)",
+    )
+    g.add_argument(
+        "--image-topk",
+        type=float,
+        default=d["image_topk"],
+        help=f"share of the pixels that term averages (default {d['image_topk']:g})",
+    )
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm (default off)")
     g.add_argument("--no-augment", action="store_true", help="resize only, no augmentation")
     g.add_argument("--seed", type=int, default=0, help="default 0")
@@ -331,6 +346,8 @@ def config_from_args(args: argparse.Namespace) -> object:
         pos_weight=args.pos_weight,
         dice_weight=args.dice,
         focal_weight=args.focal,
+        image_weight=args.image_weight,
+        image_topk=args.image_topk,
         ema=args.ema,
         grad_clip=args.grad_clip,
         augment=not args.no_augment,
