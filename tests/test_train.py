@@ -462,7 +462,7 @@ def test_cli_options_build_the_config(tmp_path: Path) -> None:
     )  # fmt: skip
     assert isinstance(fast, TrainConfig)
     assert (fast.model.drop_deepest, fast.model.dim, fast.model.corr_k) == (1, 32, 4)
-    assert (cfg.image_weight, cfg.image_topk) == (TrainConfig().image_weight, 0.01)
+    assert (cfg.image_weight, cfg.image_topk) == (0.0, 0.01)  # off unless asked
     img = config_from_args(
         parser.parse_args([spec, "--image-weight", "1", "--image-topk", "0.05",
                            "--out", str(tmp_path / "i")])
