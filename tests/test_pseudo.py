@@ -226,7 +226,7 @@ def test_cli_pseudo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*args, "--teacher", "grabcut", "-O", "iteration=3"]) == 2
     assert "did you mean 'iterations'" in capsys.readouterr().err
     assert main([*args, "--teacher", "box", "--checkpoint", "x.pth"]) == 2
-    assert "only applies to the sam teacher" in capsys.readouterr().err
+    assert "only applies to the sam and mobile_sam teachers" in capsys.readouterr().err
 
 
 def test_pseudo_on_coverage(coverage_root: Path, tmp_path: Path) -> None:

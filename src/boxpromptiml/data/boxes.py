@@ -64,6 +64,8 @@ class BoxFile:
     images: list[ImageBoxes]
     info: dict[str, Any] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    #: file names of images that had boxes in the file, every one of them dropped as invalid
+    emptied: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -210,6 +212,7 @@ def read_coco(path: PathLike, *, category: str | None = None, strict: bool = Fal
             continue
         x, y, w, h = bbox
         raw[iid].append([x, y, x + w, y + h])
+    emptied: list[str] = []
     for iid in order:
         im = images[iid]
         boxes, msgs = clip_boxes(
@@ -217,6 +220,8 @@ def read_coco(path: PathLike, *, category: str | None = None, strict: bool = Fal
         )
         im.boxes = boxes
         problems.extend(msgs)
+        if raw[iid] and not len(boxes):
+            emptied.append(im.file_name)
     if problems:
         if strict:
             raise DataError(
@@ -225,7 +230,7 @@ def read_coco(path: PathLike, *, category: str | None = None, strict: bool = Fal
         for msg in problems:
             warnings.warn(msg, BoxWarning, stacklevel=2)
     info = data.get("info") if isinstance(data.get("info"), dict) else {}
-    return BoxFile([images[i] for i in order], dict(info or {}), problems)
+    return BoxFile([images[i] for i in order], dict(info or {}), problems, emptied)
 
 
 def to_coco(box_file: BoxFile | Iterable[ImageBoxes]) -> dict[str, Any]:

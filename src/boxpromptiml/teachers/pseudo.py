@@ -401,12 +401,9 @@ def pseudo_label(
     else:
         box_source = "(in memory)"
     box_problems = list(box_file.problems)
-    emptied = [
-        e.file_name
-        for e in box_file
-        if not len(e.boxes) and any(f": {e.file_name}: box" in m for m in box_problems)
+    box_problems += [
+        f"{name}: every box was dropped: treated as authentic" for name in box_file.emptied
     ]
-    box_problems += [f"{name}: every box was dropped: treated as authentic" for name in emptied]
     box_problems += [
         f"{e.file_name}: status 'todo' in the annotation app (its boxes were deleted and it "
         "was not marked authentic): treated as authentic"
