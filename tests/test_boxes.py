@@ -209,3 +209,25 @@ def test_a_huge_merge_distance_makes_one_box_without_a_huge_kernel() -> None:
     m[40:45, 50:55] = True
     assert tight_boxes(m, merge_distance=10**9).tolist() == [[2, 2, 55, 45]]
     assert len(tight_boxes(m)) == 2
+
+
+def test_read_coco_lists_images_whose_every_box_was_dropped(tmp_path: Path) -> None:
+    coco = {
+        "images": [
+            {"id": 1, "file_name": "a.png", "width": 32, "height": 32},
+            {"id": 2, "file_name": "b.png", "width": 32, "height": 32},
+            {"id": 3, "file_name": "c.png", "width": 32, "height": 32},
+        ],
+        "annotations": [
+            {"id": 1, "image_id": 1, "category_id": 1, "bbox": [0, 0, 0, 0]},  # dropped
+            {"id": 2, "image_id": 2, "category_id": 1, "bbox": [0, 0, 0, 0]},  # dropped,
+            {"id": 3, "image_id": 2, "category_id": 1, "bbox": [2, 2, 8, 8]},  # one kept
+        ],  # c.png: no box at all (authentic), not "emptied"
+        "categories": [{"id": 1, "name": "manipulated"}],
+    }
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(coco))
+    with pytest.warns(UserWarning):
+        bf = read_coco(path)
+    assert bf.emptied == ["a.png"]
+    assert [len(e.boxes) for e in bf] == [0, 1, 0]
