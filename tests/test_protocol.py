@@ -292,6 +292,14 @@ def test_bad_configs_fail_before_any_work(tmp_path: Path) -> None:
         r"checkpoints/sam_vit_h_4b8939\.pth \(teacher sam checkpoint\)",
     )
     fails(_config(teacher={"name": "sam"}), ConfigError, "sam teacher needs a checkpoint")
+    fails(_config(teacher={"name": "mobile_sam"}), ConfigError, r"mobile_sam\.pt")
+    msam = {"name": "mobile_sam", "checkpoint": "checkpoints/mobile_sam.pt"}
+    fails(_config(teacher=msam), DataError, r"mobile_sam\.pt \(teacher mobile_sam checkpoint\)")
+    fails(
+        _config(teacher={"name": "mobile_sam", "checkpoint": "m.pt", "variant": "vit_h"}),
+        ConfigError,
+        "takes no 'variant'",
+    )
 
     # a listed image that is not on disk is found before the run, not at prediction time
     (tmp_path / "data" / "list.json").write_text(

@@ -222,10 +222,14 @@ class ProtocolConfig:
         import importlib.util
 
         base = self.teacher.name.partition("+")[0]
-        uses_sam = base == "sam" or any(k.startswith("sam.") for k in self.teacher.options)
+        sam_family = ("sam", "mobile_sam")
+        uses_sam = base in sam_family or any(
+            k.split(".")[0] in sam_family for k in self.teacher.options if "." in k
+        )
         if uses_sam and importlib.util.find_spec("segment_anything") is None:
             raise ConfigError(
-                "the sam teacher needs the 'segment_anything' package: pip install 'boxpromptiml[sam]'"
+                f"the {base if base in sam_family else 'sam'} teacher needs the "
+                "'segment_anything' package: pip install 'boxpromptiml[sam]'"
             )
         if base in ("u2netp", "ensemble"):
             from boxpromptiml.weights import require
@@ -296,9 +300,10 @@ def _teacher(t: TeacherSection, where: str, base_dir: Path) -> TeacherSpec:
             if not isinstance(value, str):
                 raise ConfigError(f"{where}.{key}: expected a path string, got {value!r}")
             options[key] = str(_resolve(value, base_dir))
-    if base == "sam" and options.get("checkpoint") is None and not options.get("random_init"):
+    needs = {"sam": "sam_vit_h_4b8939.pth", "mobile_sam": "mobile_sam.pt"}
+    if base in needs and options.get("checkpoint") is None and not options.get("random_init"):
         raise ConfigError(
-            f"{where}.checkpoint: the sam teacher needs a checkpoint (e.g. sam_vit_h_4b8939.pth)"
+            f"{where}.checkpoint: the {base} teacher needs a checkpoint (e.g. {needs[base]})"
         )
     workers, batch_size = t.workers, t.batch_size
     if workers > 1 and batch_size > 1:
