@@ -237,3 +237,19 @@ def test_pseudo_on_coverage(coverage_root: Path, tmp_path: Path) -> None:
     res = pseudo_label(ds, box_file, tmp_path / "out", "grabcut", gt=ds, progress=False)
     assert len(res.labelled) == 3 and res.quality is not None
     assert res.quality.n == 3 and res.quality.mean_iou > 0.5
+
+
+def test_checkpoint_flag_reaches_the_ensembles_sam_family_member() -> None:
+    import argparse
+
+    from boxpromptiml.commands.pseudo import _teacher_options, add_arguments
+
+    p = argparse.ArgumentParser()
+    add_arguments(p)
+    base = ["imgs", "--boxes", "b.json", "--teacher", "ensemble", "--checkpoint", "m.pt"]
+    assert _teacher_options(p.parse_args(base))["sam.checkpoint"] == "m.pt"
+    small = _teacher_options(p.parse_args([*base, "-O", "members=grabcut,mobile_sam"]))
+    assert small["mobile_sam.checkpoint"] == "m.pt" and "sam.checkpoint" not in small
+    alone = _teacher_options(p.parse_args(["imgs", "-b", "b.json", "-t", "mobile_sam",
+                                           "--checkpoint", "m.pt", "--device", "cpu"]))  # fmt: skip
+    assert alone == {"checkpoint": "m.pt", "device": "cpu"}

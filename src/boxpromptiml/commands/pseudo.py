@@ -109,7 +109,11 @@ def _teacher_options(args: argparse.Namespace) -> dict[str, Any]:
         if value is None:
             continue
         if base == "ensemble" and key != "device":
-            opts[f"sam.{key}"] = value  # an ensemble's SAM member
+            # an ensemble's SAM-family member (-O members=...,mobile_sam names the small one)
+            members = opts.get("members", "")
+            names = members.split(",") if isinstance(members, str) else list(members)
+            member = "mobile_sam" if "mobile_sam" in names else "sam"
+            opts[f"{member}.{key}"] = value
         elif base == "ensemble":
             opts["u2netp.device"] = value
         elif key == "device" and base not in ("sam", "mobile_sam", "u2netp"):
