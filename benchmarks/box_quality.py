@@ -127,7 +127,10 @@ def plot(results: dict[str, Any], path: Path) -> Path:
     ]
     if any(v is not None for v in f1):
         ax.plot(x, [np.nan if v is None else v for v in f1], "o", c="#e45756",
-                label="student F1 (COVERAGE test)")  # fmt: skip
+                label="student F1 (COVERAGE test; mean of the seeds run)")  # fmt: skip
+        floors = [results["settings"][n]["student"]["coverage-test"]["floor"]
+                  for n in names if "student" in results["settings"][n]]  # fmt: skip
+        ax.axhline(floors[0], ls="--", c="#e45756", lw=0.8, label="F1 floor (all pixels marked)")
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylim(0, 1)
     ax.set_title("How box quality moves pseudo-masks and the student")
