@@ -82,6 +82,8 @@ def mobile_sam_file(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dic
             state[name] = torch.rand(shape, generator=gen) + 0.5
         else:
             state[name] = torch.randn(shape, generator=gen) * 0.05
+    # an index buffer some saves of TinyViT carry (rebuilt by the attention, so ignored)
+    state["image_encoder.layers.1.blocks.0.attn.attention_bias_idxs"] = torch.zeros(49, 49).long()
     sam = build_sam_model("vit_b", 224).state_dict()
     state.update({k: v for k, v in sam.items() if not k.startswith("image_encoder.")})
     path = tmp_path_factory.mktemp("msam") / "mobile_sam.pt"
@@ -106,9 +108,8 @@ def test_teacher_loads_every_tensor_of_the_official_layout(mobile_sam_file) -> N
     for official, ours in pairs.items():
         torch.testing.assert_close(got[ours], state[official])
     # every non-classifier tensor of the file is used, and nothing else was needed
-    used = {
-        k for k in state if not k.startswith(("image_encoder.head.", "image_encoder.norm_head."))
-    }
+    skipped = ("image_encoder.head.", "image_encoder.norm_head.")
+    used = {k for k in state if not k.startswith(skipped) and not k.endswith("bias_idxs")}
     assert len(used) == len(got)
     assert t.info.checkpoint != "random-init" and t.info.name == "mobile_sam"
 

@@ -60,12 +60,12 @@ def tinyvit_key(key: str) -> str | None:
     """A MobileSAM image-encoder key (without ``image_encoder.``) → its timm TinyViT key.
 
     ``neck.*`` keys come back unchanged; the unused classifier (``norm_head.*``,
-    ``head.*``) gives ``None``. Examples: ``layers.0.blocks.1.conv2.c.weight`` →
+    ``head.*``) and saved ``attention_bias_idxs`` index buffers give ``None``. Examples: ``layers.0.blocks.1.conv2.c.weight`` →
     ``stages.0.blocks.1.conv2.conv.weight``; ``layers.2.downsample.conv1.bn.bias`` →
     ``stages.3.downsample.conv1.bn.bias``.
     """
-    if key.startswith(("norm_head.", "head.")):
-        return None
+    if key.startswith(("norm_head.", "head.")) or key.endswith("attention_bias_idxs"):
+        return None  # the classifier; index buffers the attention rebuilds (older saves)
     if key.startswith("neck."):
         return key
     for old, new in _PATCH_EMBED.items():
