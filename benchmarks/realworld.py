@@ -22,7 +22,7 @@ Per forged set: per-image pixel F1 at 0.5 (mean and 95 % bootstrap interval), th
 the authentic photos, for three image scores (the map's ``max``, ``top1pct`` = mean of the
 top 1 % of pixels, ``mean``), and the share of forged images detected when the image
 threshold lets 5 % of the authentic photos through. On the authentic photos: mean share of pixels above 0.5
-and share of photos with more than 1 % flagged. The inference settings are the model's
+and share of photos with more than 1 % flagged, also per source (``by_source``). The inference settings are the model's
 own (packaged ones for a recipe model: tiled, longer side capped; plain resize for the
 others) unless ``--tile``/``--no-tile`` say otherwise.
 
@@ -100,6 +100,26 @@ def _scores(prob: np.ndarray) -> dict[str, float]:
     return {r: image_score(prob, r) for r in REDUCTIONS}
 
 
+def _flagged_summary(flagged: list[float]) -> dict[str, Any]:
+    """Mean share of pixels over 0.5, and share of photos with more than 1 % of them."""
+    return {
+        "n": len(flagged),
+        "flagged_pixels": float(np.mean(flagged)) if flagged else None,
+        "images_over_1pct": float(np.mean([f > 0.01 for f in flagged])) if flagged else None,
+    }
+
+
+def _by_source(flagged: list[float]) -> dict[str, Any]:
+    """:func:`_flagged_summary` per source of the held-out photos (``kodak24``, ``cbsd68``,
+    ``wallpapers``), in the order :func:`each_map` predicts them."""
+    _, held = photo_split()
+    groups: dict[str, list[float]] = {}
+    for path, f in zip(held, flagged, strict=True):
+        source = path.parent.name if path.parent.parent == SHARED / "photos" else "wallpapers"
+        groups.setdefault(source, []).append(f)
+    return {k: _flagged_summary(v) for k, v in groups.items()}
+
+
 def score_model(model: Path, tile: bool | None, max_side: int | None) -> dict[str, Any]:
     """Predict every set with ``model`` and score it (see the module docstring)."""
     from boxpromptiml.metrics import bootstrap_ci, floor_f1, pixel_scores, roc_auc
@@ -128,11 +148,7 @@ def score_model(model: Path, tile: bool | None, max_side: int | None) -> dict[st
         acc["sc"].append(_scores(prob))
     out: dict[str, Any] = {
         "inference": loc.info | {"tile": loc.tile, "max_side": loc.max_side},
-        "authentic": {
-            "n": len(flagged),
-            "flagged_pixels": float(np.mean(flagged)) if flagged else None,
-            "images_over_1pct": float(np.mean([f > 0.01 for f in flagged])) if flagged else None,
-        },
+        "authentic": {**_flagged_summary(flagged), "by_source": _by_source(flagged)},
         "sets": {},
     }
     for set_name, acc in per_set.items():
