@@ -163,3 +163,20 @@ def test_tinyvit_student_starts_from_the_mobile_sam_encoder(mobile_sam_file) -> 
     )
     with pytest.raises(CheckpointError, match="fits the tinyvit5m student"):
         build_student("efficientnet-lite0", pretrained=path)
+
+
+def test_a_file_without_batchnorm_counters_loads(tmp_path: Path, mobile_sam_file) -> None:
+    from boxpromptiml.student import build_student
+
+    _, state = mobile_sam_file
+    bare = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    assert len(bare) < len(state)
+    torch.save(bare, tmp_path / "bare.pt")
+    t = build_teacher("mobile_sam", checkpoint=tmp_path / "bare.pt", image_size=224, device="cpu")
+    got = t.model.state_dict()  # type: ignore[attr-defined]
+    assert int(got["image_encoder.trunk.stages.1.downsample.conv1.bn.num_batches_tracked"]) == 0
+    student = build_student("tinyvit5m", pretrained=tmp_path / "bare.pt")
+    torch.testing.assert_close(
+        student.backbone.state_dict()["patch_embed.conv2.bn.running_var"],
+        state["image_encoder.patch_embed.seq.2.bn.running_var"],
+    )

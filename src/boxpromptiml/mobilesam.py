@@ -84,8 +84,11 @@ def encoder_state(state: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
     """Split a MobileSAM checkpoint's image encoder into (timm TinyViT tensors, neck tensors).
 
     Returns ``(trunk, neck)``: ``trunk`` keyed as timm's ``tiny_vit_5m_224`` (classifier
-    left out), ``neck`` keyed ``0.weight`` … ``3.bias``.
+    left out), ``neck`` keyed ``0.weight`` … ``3.bias``. A BatchNorm whose step counter
+    (``num_batches_tracked``) the file lacks gets a zero one, as a fresh layer has.
     """
+    import torch
+
     trunk: dict[str, Any] = {}
     neck: dict[str, Any] = {}
     for key, value in state.items():
@@ -98,6 +101,8 @@ def encoder_state(state: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, A
             neck[new[len("neck.") :]] = value
         else:
             trunk[new] = value
+    for key in [k for k in trunk if k.endswith(".bn.running_mean")]:
+        trunk.setdefault(key.replace("running_mean", "num_batches_tracked"), torch.tensor(0))
     return trunk, neck
 
 

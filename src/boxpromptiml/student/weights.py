@@ -204,9 +204,6 @@ def load_backbone_weights(backbone: nn.Module, timm_name: str, path: PathLike) -
                 f"the tinyvit5m student ({TIMM_NAME}), not {timm_name}"
             )
         sd, _neck = encoder_state(sd)
-        for key, value in _full_template(timm_name).items():
-            if key.endswith("num_batches_tracked"):
-                sd.setdefault(key, value)
 
     def to_features(full: Mapping[str, Tensor]) -> dict[str, Tensor]:
         out: dict[str, Tensor] = {}

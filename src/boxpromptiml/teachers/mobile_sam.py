@@ -44,18 +44,15 @@ def build_mobile_sam_model(image_size: int = 1024) -> Any:
     return assemble_sam(build_encoder(image_size), image_size)
 
 
-def _renamed(state: dict[str, Any], target: dict[str, Any]) -> dict[str, Any]:
+def _renamed(state: dict[str, Any]) -> dict[str, Any]:
     """A MobileSAM checkpoint's tensors under this build's names (encoder renamed, the
-    classifier dropped, BatchNorm counters the file lacks taken from ``target``)."""
+    classifier dropped; see :func:`~boxpromptiml.mobilesam.encoder_state`)."""
     from boxpromptiml.mobilesam import ENCODER_PREFIX, encoder_state
 
     trunk, neck = encoder_state(state)
     out = {k: v for k, v in state.items() if not k.startswith(ENCODER_PREFIX)}
     out.update({f"{ENCODER_PREFIX}trunk.{k}": v for k, v in trunk.items()})
     out.update({f"{ENCODER_PREFIX}neck.{k}": v for k, v in neck.items()})
-    for key, value in target.items():
-        if key.endswith("num_batches_tracked") and key not in out:
-            out[key] = value
     return out
 
 
@@ -113,4 +110,4 @@ class MobileSamTeacher(SamTeacher):
                 f"{path}: not a MobileSAM checkpoint: the file holds "
                 f"{describe_checkpoint(state)}{hint}"
             )
-        self._strict_load(path, _renamed(state, self.model.state_dict()), "MobileSAM")
+        self._strict_load(path, _renamed(state), "MobileSAM")
