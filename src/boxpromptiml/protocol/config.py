@@ -276,7 +276,7 @@ def _dataset(d: TestSet, where: str, data_root: Path, training: bool) -> Dataset
 
 
 def _teacher(t: TeacherSection, where: str, base_dir: Path) -> TeacherSpec:
-    from boxpromptiml.teachers.registry import split_name, teacher_options
+    from boxpromptiml.teachers.registry import split_name, teacher_class, teacher_options
 
     d = t.model_dump()
     name = t.name
@@ -300,10 +300,10 @@ def _teacher(t: TeacherSection, where: str, base_dir: Path) -> TeacherSpec:
             if not isinstance(value, str):
                 raise ConfigError(f"{where}.{key}: expected a path string, got {value!r}")
             options[key] = str(_resolve(value, base_dir))
-    needs = {"sam": "sam_vit_h_4b8939.pth", "mobile_sam": "mobile_sam.pt"}
-    if base in needs and options.get("checkpoint") is None and not options.get("random_init"):
+    hint = getattr(teacher_class(base), "checkpoint_hint", None)  # teachers that need a file
+    if hint and options.get("checkpoint") is None and not options.get("random_init"):
         raise ConfigError(
-            f"{where}.checkpoint: the {base} teacher needs a checkpoint (e.g. {needs[base]})"
+            f"{where}.checkpoint: the {base} teacher needs a checkpoint (e.g. {hint})"
         )
     workers, batch_size = t.workers, t.batch_size
     if workers > 1 and batch_size > 1:
