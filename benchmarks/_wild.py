@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("BOXPROMPT_SHARED", ROOT.parent / "shared" / "data"))
@@ -60,3 +61,18 @@ def write_lists(out: Path) -> tuple[Path, Path]:
     a.write_text("".join(f"{p.resolve()}\n" for p in train), encoding="utf-8")
     b.write_text("".join(f"{p.resolve()}\n" for p in held), encoding="utf-8")
     return a, b
+
+
+def realdev_sets(shared: Path = SHARED) -> list[tuple[str, Any]]:
+    """``(name, dataset)`` of every ``shared/real-dev`` set with a ``Tp/`` folder
+    (``casia2``, ``mixed``), sorted by name; empty when the folder is absent."""
+    from boxpromptiml.data.sources import load_dataset
+
+    root = shared / "real-dev"
+    if not root.is_dir():
+        return []
+    return [
+        (p.name, load_dataset(p, name=p.name))
+        for p in sorted(root.iterdir())
+        if (p / "Tp").is_dir()
+    ]

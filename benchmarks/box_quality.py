@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _wild import SHARED
+from _wild import SHARED, realdev_sets
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -84,7 +84,6 @@ def pseudo_row(pipe: Any, name: str, seed: int, train: Any, teacher: str) -> dic
 def student_row(pipe: Any, row: dict[str, Any], train: Any, test: Any, seed: int) -> dict[str, Any]:
     """The default student on one setting's pseudo-masks, scored on the test split and
     on each real-dev set."""
-    from boxpromptiml.data.sources import load_dataset
     from boxpromptiml.train import TrainConfig
 
     tag = row["tag"]
@@ -94,11 +93,7 @@ def student_row(pipe: Any, row: dict[str, Any], train: Any, test: Any, seed: int
     )  # fmt: skip
     trained = pipe.train(cfg, stage_id=f"train/{tag}")
     out: dict[str, Any] = {}
-    sets = [("coverage-test", test)] + [
-        (p.name, load_dataset(p, name=p.name))
-        for p in sorted((SHARED / "real-dev").iterdir())
-        if (p / "Tp").is_dir()
-    ]
+    sets = [("coverage-test", test), *realdev_sets()]
     for set_name, ds in sets:
         pred = pipe.predict(f"{tag}-{set_name}", list(ds), trained, settings={"device": "cpu"})
         s = pipe.evaluate(f"{tag}-{set_name}", ds, pred, ci=True, on_size_mismatch="skip").summary

@@ -493,16 +493,15 @@ def run_one(
     d = pipe.evaluate(tag, test_ds, predicted, folder=work / "eval", ci=True).summary
     realdev: dict[str, Any] = {}
     if r.realdev:
-        for folder in sorted((SHARED / "real-dev").iterdir()):
-            if not (folder / "Tp").is_dir():
-                continue
-            ds = load_dataset(folder, name=folder.name)
-            pred = pipe.predict(f"{tag}-{folder.name}", list(ds), last,
+        from _wild import realdev_sets
+
+        for name, ds in realdev_sets(SHARED):
+            pred = pipe.predict(f"{tag}-{name}", list(ds), last,
                                 settings={"device": "auto", "tta": r.tta},
-                                folder=work / f"predict-{folder.name}")  # fmt: skip
-            sm = pipe.evaluate(f"{tag}-{folder.name}", ds, pred, folder=work / f"eval-{folder.name}",
+                                folder=work / f"predict-{name}")  # fmt: skip
+            sm = pipe.evaluate(f"{tag}-{name}", ds, pred, folder=work / f"eval-{name}",
                                ci=True, on_size_mismatch="skip").summary  # fmt: skip
-            realdev[folder.name] = {"f1": sm["f1"], "f1_ci": [sm["f1_ci_lo"], sm["f1_ci_hi"]],
+            realdev[name] = {"f1": sm["f1"], "f1_ci": [sm["f1_ci_lo"], sm["f1_ci_hi"]],
                                     "floor_f1": sm["floor_f1"], "n": sm["n_manipulated"]}  # fmt: skip
     out: dict[str, Any] = {
         "tag": tag, "recipe": asdict(r), "pretrained_file": pretrained,
