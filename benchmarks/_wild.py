@@ -63,6 +63,20 @@ def write_lists(out: Path) -> tuple[Path, Path]:
     return a, b
 
 
+def coverage_split(data: Path = SHARED / "coverage") -> tuple[Any, Any]:
+    """COVERAGE's ``(train, test)`` datasets (62 and 29 images) as ``data/split.json`` lists
+    them; the 9 size-mismatched pairs are in neither."""
+    import json
+
+    from boxpromptiml.data.sources import load_dataset
+
+    split = json.loads((data / "split.json").read_text())
+    full = load_dataset(data, name="coverage")
+    return full.subset(split["train"], name="coverage-train"), full.subset(
+        split["test"], name="coverage-test"
+    )
+
+
 def realdev_sets(shared: Path = SHARED) -> list[tuple[str, Any]]:
     """``(name, dataset)`` of every ``shared/real-dev`` set with a ``Tp/`` folder
     (``casia2``, ``mixed``), sorted by name; empty when the folder is absent."""

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _wild import SHARED, realdev_sets
+from _wild import SHARED, coverage_split, realdev_sets
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -47,17 +47,6 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "miss-25": {"miss": 0.25},
     "extra-50": {"extra": 0.5},
 }
-
-
-def _coverage() -> tuple[Any, Any]:
-    from boxpromptiml.data.sources import load_dataset
-
-    data = SHARED / "coverage"
-    split = json.loads((data / "split.json").read_text())
-    full = load_dataset(data, name="coverage")
-    return full.subset(split["train"], name="coverage-train"), full.subset(
-        split["test"], name="coverage-test"
-    )
 
 
 def _ci(values: list[float]) -> dict[str, Any]:
@@ -162,7 +151,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     students = {n.strip() for n in args.student.split(",") if n.strip()}
     pipe = Pipeline(args.work, progress=False, tag="box-quality")
-    train, test = _coverage()
+    train, test = coverage_split()
     results: dict[str, Any] = (
         json.loads(args.results.read_text()) if args.results.is_file() else {"settings": {}}
     )

@@ -381,15 +381,13 @@ def run_one(
     r: Recipe, data: Path, work_root: Path, tag: str, results: Path = RESULTS
 ) -> dict[str, Any]:
     """Train and score one recipe; return its result row (also written as JSON)."""
-    from boxpromptiml.data.sources import Sample, load_dataset
+    from _wild import coverage_split
+    from boxpromptiml.data.sources import Sample
     from boxpromptiml.student.build import resolve_student_args
     from boxpromptiml.student.weights import resolve_pretrained
     from boxpromptiml.train import TrainConfig, average_checkpoints, extra_samples
 
-    split = json.loads((data / "split.json").read_text())
-    full = load_dataset(data, name="coverage")
-    train_ds = full.subset(split["train"], name="coverage-train")
-    test_ds = full.subset(split["test"], name="coverage-test")
+    train_ds, test_ds = coverage_split(data)
     work = work_root / tag
     pipe = _pipe(work_root)
     if r.soup and not (r.synth or r.init):

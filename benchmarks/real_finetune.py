@@ -20,7 +20,6 @@ run resumes from ``last.pt``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import subprocess
@@ -28,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _wild import SHARED
+from _wild import SHARED, coverage_split
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -36,12 +35,9 @@ REPO = Path(__file__).resolve().parents[1]
 def _pairs(work: Path, repeat: int) -> tuple[Path, Path]:
     """Folders of COVERAGE-train images and their pseudo-masks, each pair linked ``repeat``
     times under distinct stems (``r<k>_<stem>.png``)."""
-    from boxpromptiml.data.sources import load_dataset
     from coverage import _pseudo
 
-    data = SHARED / "coverage"
-    split = json.loads((data / "split.json").read_text())
-    train = load_dataset(data, name="coverage").subset(split["train"], name="coverage-train")
+    train, _ = coverage_split()
     pseudo_dir, iou, _ = _pseudo(work, "ensemble", train)
     print(f"pseudo-masks of coverage-train: mean IoU {iou:.3f} ({pseudo_dir})")
     img, msk = work / "pairs" / "img", work / "pairs" / "pseudo"
