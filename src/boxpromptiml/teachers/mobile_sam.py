@@ -105,9 +105,9 @@ class MobileSamTeacher(SamTeacher):
         from boxpromptiml.mobilesam import is_mobilesam
 
         if not is_mobilesam(state):
-            hint = " (use --teacher sam)" if describe_checkpoint(state).startswith("SAM ") else ""
+            found = describe_checkpoint(state)
+            hint = " (use --teacher sam)" if found.startswith("SAM ") else ""
             raise CheckpointError(
-                f"{path}: not a MobileSAM checkpoint: the file holds "
-                f"{describe_checkpoint(state)}{hint}"
+                f"{path}: not a MobileSAM checkpoint: the file holds {found}{hint}"
             )
         self._strict_load(path, _renamed(state), "MobileSAM")
