@@ -107,6 +107,31 @@ def test_package_model_of_a_plain_checkpoint(tmp_path: Path) -> None:
     assert not loc.tile and loc.image_score == "max"
 
 
+def test_noise_branch_fast_forward_equals_its_definition() -> None:
+    """forward() uses 3 residual maps and triplet-summed weights; the stored layout is the
+    9-map one: both must give the same features, values and gradients alike."""
+    from boxpromptiml.student.noise import NoiseResidual
+
+    torch.manual_seed(0)
+    branch = NoiseResidual(8)
+    for mod in branch.modules():
+        if isinstance(mod, torch.nn.BatchNorm2d):
+            mod.running_mean.normal_()
+            mod.running_var.uniform_(0.5, 2.0)
+            mod.weight.data.normal_()
+    assert branch.convs[0][0].weight.shape == (16, 9, 3, 3)  # checkpoints keep this shape
+    assert "srm" not in branch.state_dict() and "scaled" not in branch.state_dict()
+    x = torch.rand(2, 3, 45, 61)
+    branch.eval()
+    ref = branch.convs(branch.residuals(x))
+    assert torch.allclose(branch(x), ref, atol=1e-5)
+    ref.square().sum().backward()
+    want = branch.convs[0][0].weight.grad.clone()
+    branch.zero_grad()
+    branch(x).square().sum().backward()
+    assert torch.allclose(branch.convs[0][0].weight.grad, want, rtol=1e-4, atol=1e-4)
+
+
 def test_noise_branch_student_forward_and_export(tmp_path: Path) -> None:
     from boxpromptiml.student import build_student
     from boxpromptiml.student.noise import NoiseResidual, srm_kernels
