@@ -185,6 +185,44 @@ def test_prejpeg_and_noise_match_are_recorded(photos: list[Photo], cache: PhotoC
     assert np.array_equal(a.image, b.image) and "prejpeg" not in a.record["host"]
 
 
+def test_camera_pipeline_keeps_colours_and_adds_a_sensor_pattern() -> None:
+    from boxpromptiml.synth.ops import DEMOSAIC, camera_pipeline, noise_sigma
+
+    flat = np.zeros((64, 80, 3), np.uint8)
+    flat[...] = (200, 100, 30)
+    seen: set[str] = set()
+    for seed in range(12):
+        out, rec = camera_pipeline(flat, np.random.default_rng(seed))
+        again, rec2 = camera_pipeline(flat, np.random.default_rng(seed))
+        assert np.array_equal(out, again) and rec == rec2  # a function of the generator
+        assert out.shape == flat.shape and out.dtype == np.uint8
+        seen.add(rec["demosaic"])
+        # colours stay where they were (a mosaic read in the wrong order swaps red and
+        # blue); the gamma moves tones by at most about 25 levels here
+        mean = out[4:-4, 4:-4].reshape(-1, 3).mean(axis=0)
+        assert mean[0] > mean[1] > mean[2], (rec, mean)
+        assert np.abs(mean - (200, 100, 30)).max() < 30, (rec, mean)
+        assert noise_sigma(out) > 0.3, rec  # sensor noise on a flat patch
+    assert seen == set(DEMOSAIC)
+
+
+def test_camera_gives_host_and_donor_their_own_draws(
+    photos: list[Photo], cache: PhotoCache
+) -> None:
+    cfg = SynthConfig(size=SMALL, kinds={"splice": 1}, camera=1.0, feather=0.0, **CLEAN)  # type: ignore[arg-type]
+    r = synthesize(0, photos, cfg, cache=cache)
+    host, donor = r.record["host"]["camera"], r.record["regions"][0]["donor"]["camera"]
+    assert host["op"] == donor["op"] == "camera" and host != donor
+    # pixels outside the mask still equal the (re-captured) source
+    assert np.array_equal(r.image[~r.mask], r.source[~r.mask])
+    # off by default, and then no random number is drawn: old datasets stay bit-identical
+    plain = synthesize(1, photos, SynthConfig(size=SMALL, seed=3), cache=cache)
+    off = synthesize(1, photos, SynthConfig(size=SMALL, seed=3, camera=0.0), cache=cache)
+    assert np.array_equal(plain.image, off.image) and "camera" not in plain.record["host"]
+    with pytest.raises(ConfigError, match="camera"):
+        SynthConfig(camera=1.5)
+
+
 def test_noise_match_raises_a_clean_layer_to_the_host_level() -> None:
     from boxpromptiml.synth.ops import match_noise, noise_sigma
 

@@ -28,7 +28,11 @@ Steps for a manipulated image:
    Splices and copy-moves get feathered edges with probability ``feather``: the
    region is blended with a Gaussian-blurred alpha matte (sigma 0.7–2 px).
 
-   Options for photos in the wild (all off by default): ``prejpeg`` JPEG-compresses
+   Options for photos in the wild (all off by default): ``camera`` re-captures each
+   prepared photo (host and donor each with their own draw) through a simulated camera,
+   Bayer mosaic, sensor noise, demosaicing, gamma and sharpening
+   (:func:`boxpromptiml.synth.ops.camera_pipeline`), so that a splice joins two sensor
+   patterns; ``prejpeg`` JPEG-compresses
    each prepared photo (host and donor alike, quality in ``prejpeg_quality``) and shifts
    its 8×8 grid by 0–7 px, so that the final JPEG makes a double compression;
    ``noise_match`` adds noise to a spliced region up to its surroundings' level;
@@ -123,6 +127,7 @@ class SynthConfig:
     noise_sigma: tuple[float, float] = (1.0, 4.0)
     jpeg: float = 0.5
     jpeg_quality: tuple[int, int] = (60, 95)
+    camera: float = 0.0
     prejpeg: float = 0.0
     prejpeg_quality: tuple[int, int] = (70, 98)
     poisson: float = 0.0
@@ -160,6 +165,7 @@ class SynthConfig:
             "blur",
             "noise",
             "jpeg",
+            "camera",
             "prejpeg",
             "poisson",
             "noise_match",
@@ -249,6 +255,9 @@ def _prepare(
     if flip:
         img = img[:, ::-1]
     img = np.ascontiguousarray(cap_size(np.ascontiguousarray(img), cfg.size))
+    camera = None
+    if cfg.camera > 0 and rng.random() < cfg.camera:
+        img, camera = ops.camera_pipeline(img, rng)
     prejpeg = None
     if cfg.prejpeg > 0 and rng.random() < cfg.prejpeg and min(img.shape[:2]) > 72:
         # the photo as a camera or an earlier save left it: JPEG-compressed, its 8x8 grid
@@ -264,6 +273,8 @@ def _prepare(
         "flip": flip,
         "hw": list(img.shape[:2]),
     }
+    if camera is not None:
+        rec["camera"] = camera
     if prejpeg is not None:
         rec["prejpeg"] = prejpeg
     return img, rec
