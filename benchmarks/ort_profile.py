@@ -5,8 +5,9 @@
 
 Exports a checkpoint to ONNX first (verified, as ``boxprompt export``); runs ``--runs``
 batches of random images through ONNX Runtime with profiling on (after one warm-up batch)
-and prints the share of kernel time of each op type and of the slowest nodes. The shares
-hold roughly under load; absolute times do not.
+and prints the share of kernel time of each op type, of each module of the student
+(``student/backbone``, ``student/corr``, ``student/noise``, ``student/fusion``, ...) and
+of the slowest nodes. The shares hold roughly under load; absolute times do not.
 """
 
 from __future__ import annotations
@@ -55,14 +56,24 @@ def main() -> None:
     events = json.loads(Path(sess.end_profiling()).read_text())
     by_op: collections.Counter[str] = collections.Counter()
     by_node: collections.Counter[str] = collections.Counter()
+    by_module: collections.Counter[str] = collections.Counter()
     for e in events:
         if e.get("cat") == "Node" and e["name"].endswith("_kernel_time"):
+            node = e["name"][: -len("_kernel_time")]
             by_op[e["args"]["op_name"]] += e["dur"]
-            by_node[e["name"][: -len("_kernel_time")]] += e["dur"]
+            by_node[node] += e["dur"]
+            # "/student/backbone/blocks.1/..." -> "student/backbone"; ORT's own nodes: "other"
+            parts = [q for q in node.split("/") if q]
+            by_module[
+                "/".join(parts[:2]) if node.startswith("/") and len(parts) > 2 else "other"
+            ] += e["dur"]
     total = sum(by_op.values()) or 1
     print(f"{onnx_path}: batch {args.batch}, {args.runs} runs, {args.threads} threads")
     print("| op type | share of kernel time |\n|---|---|")
     for name, t in by_op.most_common(args.top):
+        print(f"| {name} | {100 * t / total:.1f} % |")
+    print("\n| module | share of kernel time |\n|---|---|")
+    for name, t in by_module.most_common():
         print(f"| {name} | {100 * t / total:.1f} % |")
     print("\n| node | share |\n|---|---|")
     for name, t in by_node.most_common(args.top):

@@ -20,7 +20,7 @@ forward pass computes the three distinct maps only and sums the first convolutio
 weights over each triplet, which gives the same result with a third of the work; 255 and
 ``1/T`` are folded into the fixed kernels, so step 2 is one clamp to ``[-1, 1]``.
 
-Cost at 224²: about 20 MMACs with 32 channels.
+Cost at 224² with 32 channels: 53 MMACs (fvcore; 72 for the 9-map definition).
 """
 
 from __future__ import annotations
