@@ -159,6 +159,46 @@ def test_noise_branch_student_forward_and_export(tmp_path: Path) -> None:
     assert np.abs(onnx_loc.predict_maps([img])[0] - torch_loc.predict_maps([img])[0]).max() < 1e-3
 
 
+def test_centred_noise_branch_builds_saves_and_exports(tmp_path: Path) -> None:
+    from boxpromptiml.student import StudentArgs, resolve_student_args
+    from boxpromptiml.student.noise import NoiseResidual
+
+    torch.manual_seed(0)
+    plain, centred = NoiseResidual(8), NoiseResidual(8, norm="center")
+    centred.load_state_dict(plain.state_dict())
+    x = torch.rand(2, 3, 48, 64)
+    a, b = plain.eval()(x), centred.eval()(x)
+    assert b.mean(dim=(2, 3)).abs().max() < 1e-5  # each map has zero mean over the image
+    assert torch.allclose(b, a - a.mean(dim=(2, 3), keepdim=True), atol=1e-6)
+    assert a.mean(dim=(2, 3)).abs().max() > 1e-3  # ... which the plain branch has not
+    with pytest.raises(ConfigError, match="noise_norm"):
+        resolve_student_args("efficientnet-lite0-fast", noise=8, noise_norm="mean")
+    # files written before the setting existed describe the same architecture
+    assert "noise_norm" not in StudentArgs(noise=8).to_dict()
+    assert StudentArgs.from_dict({**StudentArgs(noise=8).to_dict()}).noise_norm == "none"
+    ckpt = make_checkpoint(tmp_path / "c.pt", noise=8, noise_norm="center")
+    model, meta = load_student(ckpt)
+    assert meta["model_args"]["noise_norm"] == "center" and model.noise is not None
+    assert model.noise.norm == "center"
+    from boxpromptiml.export import export_onnx
+
+    report = export_onnx(ckpt, tmp_path / "c.onnx")
+    img = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    got = Localizer.from_checkpoint(report.onnx).predict_maps([img])[0]
+    assert np.abs(got - Localizer.from_checkpoint(ckpt).predict_maps([img])[0]).max() < 1e-3
+
+
+def test_recipe_settings_added_later_keep_earlier_runs_valid() -> None:
+    from boxpromptiml.recipes.general import GeneralRecipe, _synth_config
+
+    r = GeneralRecipe()
+    assert "noise_norm" not in r.to_dict()  # an earlier run's recipe.json still matches
+    assert r.replace(noise_norm="center").to_dict()["noise_norm"] == "center"
+    assert "camera" not in _synth_config(r).to_dict()
+    with pytest.raises(ConfigError, match="noise_norm"):
+        GeneralRecipe(noise_norm="mean")
+
+
 def test_shipped_students_load_and_predict(tmp_path: Path) -> None:
     from boxpromptiml.predict.shipped import DEFAULT_MODEL, SHIPPED_MODELS, shipped_model
 

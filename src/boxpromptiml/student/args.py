@@ -9,11 +9,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from boxpromptiml.errors import ConfigError
 
-__all__ = ["STUDENTS", "StudentArgs", "resolve_student_args"]
+__all__ = ["NOISE_NORMS", "STUDENTS", "StudentArgs", "resolve_student_args"]
+
+#: how the noise branch's features are normalised (see :class:`StudentArgs`)
+NOISE_NORMS = ("none", "center")
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,11 @@ class StudentArgs:
         noise: channels of the noise-residual input branch (SRM filters, see
             :mod:`boxpromptiml.student.noise`), fused as one more scale; ``0`` (default)
             disables it.
+        noise_norm: ``"none"`` (default) or ``"center"``: the noise branch's features
+            minus their mean over the image (per channel), so that the branch reports how
+            a place departs from the rest of the image rather than the image's overall
+            noise, compression or processing (which changes with the camera and the
+            processing chain of an untouched photo as much as with a forgery).
     """
 
     backbone: str = "tiny_vit_5m_224"
@@ -49,10 +57,25 @@ class StudentArgs:
     corr_k: int = 0
     corr_level: int = -2
     noise: int = 0
+    noise_norm: str = "none"
+
+    #: fields added after checkpoints were first written: left out of :meth:`to_dict` at
+    #: their default, so that older and newer files of one architecture compare equal
+    LATER_FIELDS: ClassVar[dict[str, Any]] = {"noise_norm": "none"}
+
+    def __post_init__(self) -> None:
+        if self.noise_norm not in NOISE_NORMS:
+            raise ConfigError(
+                f"noise_norm must be one of {', '.join(NOISE_NORMS)}, got {self.noise_norm!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of JSON types (what checkpoints store)."""
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        for name, default in self.LATER_FIELDS.items():
+            if out.get(name) == default:
+                del out[name]
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StudentArgs:

@@ -114,7 +114,7 @@ def _build(args: StudentArgs, pretrained: str | os.PathLike[str] | None) -> Stud
                 f"corr_level {args.corr_level} is not one of the {len(channels)} fused levels"
             )
         corr = SelfCorrelation(channels[args.corr_level], k=args.corr_k, dim=args.dim)
-    noise = NoiseResidual(args.noise) if args.noise else None
+    noise = NoiseResidual(args.noise, norm=args.noise_norm) if args.noise else None
     fusion = MGFM(
         channels
         + ([args.corr_k] if corr is not None else [])

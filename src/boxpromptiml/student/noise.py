@@ -91,16 +91,20 @@ class NoiseResidual(nn.Module):
     """SRM residuals of an RGB image, learned into ``channels`` maps at stride 4.
 
     ``forward(x)``: ``x`` ``(B, 3, H, W)`` RGB in ``[0, 1]`` (not normalised) →
-    ``(B, channels, ceil(H/4), ceil(W/4))``.
+    ``(B, channels, ceil(H/4), ceil(W/4))``. With ``norm="center"`` each map has its mean
+    over the image subtracted (per image and channel).
     """
 
     srm: Tensor
     scaled: Tensor
 
-    def __init__(self, channels: int = 32, truncate: float = 3.0) -> None:
+    def __init__(self, channels: int = 32, truncate: float = 3.0, norm: str = "none") -> None:
         super().__init__()
         if channels < 1:
             raise ConfigError(f"noise branch channels must be >= 1, got {channels}")
+        if norm not in ("none", "center"):
+            raise ConfigError(f"noise branch norm must be none or center, got {norm!r}")
+        self.norm = norm
         k = srm_kernels()  # (3, 5, 5): kernel c filters colour channel c
         # the 9-map bank the weights were laid out for: map 3c + j = kernel c on channel c
         self.register_buffer("srm", k.repeat_interleave(3, dim=0)[:, None], persistent=False)
@@ -127,4 +131,7 @@ class NoiseResidual(nn.Module):
         first = cast(nn.Conv2d, stage[0])
         w = first.weight.unflatten(1, (3, 3)).sum(dim=2)  # (C, 9, 3, 3) -> (C, 3, 3, 3)
         r = nn.functional.conv2d(r, w, None, first.stride, first.padding)
-        return cast(Tensor, self.convs[1:](stage[1:](r)))
+        out = cast(Tensor, self.convs[1:](stage[1:](r)))
+        if self.norm == "center":  # departure from the image's own mean, per channel
+            out = out - out.mean(dim=(2, 3), keepdim=True)
+        return out
