@@ -361,6 +361,20 @@ def test_resume_extend_and_refuse(photos: list[Photo], tmp_path: Path) -> None:
         make_dataset(photos, foreign, n=2, size=SMALL, progress=False)
 
 
+def test_folder_made_before_a_later_setting_still_resumes(
+    photos: list[Photo], tmp_path: Path
+) -> None:
+    out = make_dataset(photos, tmp_path / "old", n=2, size=SMALL, seed=4, progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "camera" not in manifest["config"]  # as written before the option existed
+    make_dataset(photos, out, n=3, size=SMALL, seed=4, progress=False)  # extends it
+    assert len(list((out / "Tp").iterdir())) == 3
+    with pytest.raises(ConfigError, match="camera"):
+        make_dataset(
+            photos, out, n=3, config=SynthConfig(size=SMALL, seed=4, camera=0.5), progress=False
+        )
+
+
 def test_bad_photos_are_skipped_and_listed(photos: list[Photo], tmp_path: Path) -> None:
     src = tmp_path / "photos"
     src.mkdir()

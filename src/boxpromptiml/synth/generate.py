@@ -56,7 +56,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -134,6 +134,8 @@ class SynthConfig:
     noise_match: float = 0.0
     removal_patch: float = 0.0
 
+    LATER: ClassVar[dict[str, Any]] = {"camera": 0.0}
+
     def __post_init__(self) -> None:
         for name in ("n", "authentic", "seed"):
             v = getattr(self, name)
@@ -176,10 +178,15 @@ class SynthConfig:
                 raise ConfigError(f"{name} must lie in [0, 1], got {v!r}")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict of every field (tuples as lists)."""
+        """JSON-ready dict of every field (tuples as lists), except the settings added
+        after datasets were first made (:attr:`LATER`) when at their default: a folder
+        made before them keeps matching its settings."""
         out = dataclasses.asdict(self)
         out["kinds"] = dict(self.kinds)
         out["shapes"] = dict(self.shapes)
+        for name, default in self.LATER.items():
+            if out.get(name) == default:
+                del out[name]
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     @classmethod
