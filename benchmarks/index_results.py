@@ -18,6 +18,7 @@ from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SCRIPTS = {
+    "arch-speed": "arch_speed.py",
     "box-quality": "box_quality.py",
     "calibration": "calibration.py",
     "coverage": "coverage.py",
@@ -57,6 +58,11 @@ def _headline(d: Any) -> str:
         return ", ".join(
             f"{k} {v['f1']:.3f}" for k, v in d["sets"].items() if isinstance(v, dict) and "f1" in v
         )
+    variants = d.get("variants")
+    if isinstance(variants, dict) and all(
+        isinstance(v, dict) and "latency_ms_median" in v for v in variants.values()
+    ):  # arch_speed.py
+        return ", ".join(f"{k} {v['latency_ms_median']:.1f} ms" for k, v in variants.items())
     if "f1_all_kinds" in d:
         return f"synthetic F1 {d['f1_all_kinds']:.3f}"
     return ""
