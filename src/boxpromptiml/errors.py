@@ -8,7 +8,8 @@ stay ordinary Python exceptions.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 
 class BoxPromptError(Exception):
@@ -41,3 +42,12 @@ def reject_unknown(keys: Iterable[str], known: Sequence[str], what: str) -> None
     for key in keys:
         if key not in known:
             raise ConfigError(f"unknown {what} {key!r}{did_you_mean(key, known)}")
+
+
+def without_later_defaults(data: Mapping[str, Any], later: Mapping[str, Any]) -> dict[str, Any]:
+    """``data`` less the settings named in ``later`` that hold the default given there.
+
+    For settings added after files of their kind (checkpoints, run folders, datasets) were
+    first written: left out at their default, a newer file of the same settings still
+    compares equal to an older one."""
+    return {k: v for k, v in data.items() if k not in later or later[k] != v}

@@ -58,6 +58,8 @@ def _defaults() -> dict[str, object]:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """Options of ``boxprompt train``; their defaults are :class:`TrainConfig`'s."""
+    from boxpromptiml.student.args import NOISE_NORMS
+
     d = _defaults()
     p.add_argument(
         "train",
@@ -142,7 +144,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--noise-norm",
-        choices=("none", "center"),
+        choices=NOISE_NORMS,
         help="center: the noise branch's features minus their image mean (default none)",
     )
     g = p.add_argument_group("optimisation")

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from boxpromptiml.errors import ConfigError, reject_unknown
+from boxpromptiml.errors import ConfigError, reject_unknown, without_later_defaults
 
 __all__ = ["RECIPES", "GeneralRecipe", "RecipeResult", "get_recipe", "run_recipe"]
 
@@ -121,21 +121,18 @@ class GeneralRecipe:
     LATER: ClassVar[dict[str, Any]] = {"noise_norm": "none"}
 
     def __post_init__(self) -> None:
-        from boxpromptiml.student.args import NOISE_NORMS
+        from boxpromptiml.student.args import check_noise_norm
 
-        if self.noise_norm not in NOISE_NORMS:  # checked here, not after the synthesis
-            raise ConfigError(
-                f"noise_norm must be one of {', '.join(NOISE_NORMS)}, got {self.noise_norm!r}"
-            )
+        check_noise_norm(self.noise_norm)  # here, not when training starts after the synthesis
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the result-defining settings (runtime fields left out)."""
-        return {
+        settings = {
             f.name: getattr(self, f.name)
             for f in dataclasses.fields(self)
             if f.name not in self.RUNTIME
-            and self.LATER.get(f.name, object()) != getattr(self, f.name)
         }
+        return without_later_defaults(settings, self.LATER)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> GeneralRecipe:

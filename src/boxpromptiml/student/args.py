@@ -11,12 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from boxpromptiml.errors import ConfigError
+from boxpromptiml.errors import ConfigError, without_later_defaults
 
-__all__ = ["NOISE_NORMS", "STUDENTS", "StudentArgs", "resolve_student_args"]
+__all__ = ["NOISE_NORMS", "STUDENTS", "StudentArgs", "check_noise_norm", "resolve_student_args"]
 
 #: how the noise branch's features are normalised (see :class:`StudentArgs`)
 NOISE_NORMS = ("none", "center")
+
+
+def check_noise_norm(value: str) -> str:
+    """``value`` when it is one of :data:`NOISE_NORMS`, else :class:`ConfigError`."""
+    if value not in NOISE_NORMS:
+        raise ConfigError(f"noise_norm must be one of {', '.join(NOISE_NORMS)}, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -61,21 +68,14 @@ class StudentArgs:
 
     #: fields added after checkpoints were first written: left out of :meth:`to_dict` at
     #: their default, so that older and newer files of one architecture compare equal
-    LATER_FIELDS: ClassVar[dict[str, Any]] = {"noise_norm": "none"}
+    LATER: ClassVar[dict[str, Any]] = {"noise_norm": "none"}
 
     def __post_init__(self) -> None:
-        if self.noise_norm not in NOISE_NORMS:
-            raise ConfigError(
-                f"noise_norm must be one of {', '.join(NOISE_NORMS)}, got {self.noise_norm!r}"
-            )
+        check_noise_norm(self.noise_norm)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict of JSON types (what checkpoints store)."""
-        out = dataclasses.asdict(self)
-        for name, default in self.LATER_FIELDS.items():
-            if out.get(name) == default:
-                del out[name]
-        return out
+        return without_later_defaults(dataclasses.asdict(self), self.LATER)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StudentArgs:

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from boxpromptiml.errors import ConfigError
+from boxpromptiml.student.args import check_noise_norm
 
 __all__ = ["NoiseResidual", "srm_kernels"]
 
@@ -102,9 +103,7 @@ class NoiseResidual(nn.Module):
         super().__init__()
         if channels < 1:
             raise ConfigError(f"noise branch channels must be >= 1, got {channels}")
-        if norm not in ("none", "center"):
-            raise ConfigError(f"noise branch norm must be none or center, got {norm!r}")
-        self.norm = norm
+        self.norm = check_noise_norm(norm)
         k = srm_kernels()  # (3, 5, 5): kernel c filters colour channel c
         # the 9-map bank the weights were laid out for: map 3c + j = kernel c on channel c
         self.register_buffer("srm", k.repeat_interleave(3, dim=0)[:, None], persistent=False)

@@ -60,7 +60,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from boxpromptiml.errors import ConfigError
+from boxpromptiml.errors import ConfigError, without_later_defaults
 from boxpromptiml.synth import ops
 from boxpromptiml.synth.photos import Photo, PhotoCache, cap_size
 from boxpromptiml.synth.shapes import SHAPES, blob, grow_segment, polygon
@@ -184,9 +184,7 @@ class SynthConfig:
         out = dataclasses.asdict(self)
         out["kinds"] = dict(self.kinds)
         out["shapes"] = dict(self.shapes)
-        for name, default in self.LATER.items():
-            if out.get(name) == default:
-                del out[name]
+        out = without_later_defaults(out, self.LATER)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
 
     @classmethod
