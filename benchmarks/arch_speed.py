@@ -93,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows[text]["macs"] = rep["model"].get("macs")
                 rows[text]["latency_ms"].append(res["latency_ms"]["median"])
                 rows[text]["throughput"].append(res["throughput_ips"])
-    print(f"{args.model}; {machine_info()['cpu']}; threads {args.threads}\n")
+    machine = machine_info()
+    print(f"{args.model}; {machine['cpu']}; threads {args.threads}\n")
     print("| variant | params (M) | GMACs | batch-1 ms | batch-32 img/s |\n|---|---|---|---|---|")
     for text, r in rows.items():
         r["latency_ms_median"] = statistics.median(r["latency_ms"])
@@ -104,7 +105,6 @@ def main(argv: list[str] | None = None) -> int:
             f"| {r['throughput_median']:.1f} |"
         )
     stamp = datetime.now(timezone.utc)
-    machine = machine_info()
     host = re.sub(r"[^A-Za-z0-9_.-]", "_", machine.get("host") or "host")
     path = atomic_write_json(
         args.out_dir / f"arch-speed-{stamp:%Y%m%d-%H%M%S}-{host}.json",
