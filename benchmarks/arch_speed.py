@@ -16,7 +16,7 @@ times (the median over rounds is reported). Writes
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 import re
 import statistics
 import sys
@@ -29,19 +29,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def parse_variant(text: str) -> dict[str, Any]:
-    """``base`` → ``{}``; ``k=v,k2=v2`` → fields (values parsed as JSON when they can)."""
+    """``base`` → ``{}``; ``k=v,k2=v2`` → student fields (:mod:`boxpromptiml.overrides`)."""
+    from boxpromptiml.errors import ConfigError
+    from boxpromptiml.overrides import parse_overrides, split_items
+    from boxpromptiml.student import StudentArgs
+
     if text == "base":
         return {}
-    out: dict[str, Any] = {}
-    for item in filter(None, text.split(",")):
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--variant {text!r}: expected base or KEY=VALUE,...")
-        try:
-            out[key.strip()] = json.loads(value)
-        except ValueError:
-            out[key.strip()] = value
-    return out
+    try:
+        return parse_overrides(split_items(text), "--variant", dataclasses.asdict(StudentArgs()))
+    except ConfigError as exc:
+        raise SystemExit(f"{exc} (or base)") from exc
 
 
 def main(argv: list[str] | None = None) -> int:

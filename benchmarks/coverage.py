@@ -210,14 +210,6 @@ RUNS.update(
 HEADLINE = "soup6-fast-synth-copymove-corr-8-e20"
 
 
-def _value(text: str, like: Any) -> Any:
-    if like is None:  # the optional integers (scales, dim)
-        return None if text.lower() in ("", "none") else int(text)
-    if isinstance(like, bool):
-        return text.lower() in ("1", "true", "yes", "on")
-    return type(like)(text)
-
-
 def tag_of(r: Recipe) -> str:
     """A folder/file name that changes with every setting that changes results."""
     diff = {k: v for k, v in asdict(r).items() if v != getattr(Recipe(), k)}
@@ -608,12 +600,18 @@ def main() -> None:
     )  # fmt: skip
     args = p.parse_args()
 
+    from boxpromptiml.errors import ConfigError
+    from boxpromptiml.overrides import parse_override
+
     base = RECIPE
     for item in args.set:
-        key, _, text = item.partition("=")
+        try:
+            key, value = parse_override(item, "--set", asdict(RECIPE))
+        except ConfigError as exc:
+            p.error(str(exc))
         if key not in asdict(RECIPE):
             p.error(f"--set {item}: unknown setting {key!r}")
-        base = replace(base, **{key: _value(text, getattr(RECIPE, key))})
+        base = replace(base, **{key: value})
     names = list(RUNS) if args.runs == "all" else [n.strip() for n in args.runs.split(",")]
     unknown = [n for n in names if n not in RUNS]
     if unknown:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 import time
 from pathlib import Path
@@ -29,17 +28,17 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
-    """``NAME[:k=v,...]`` → name and recipe overrides (values parsed as JSON when they can)."""
+    """``NAME[:k=v,...]`` → name and recipe overrides (:mod:`boxpromptiml.overrides`)."""
+    from boxpromptiml.overrides import parse_overrides, split_items
+    from boxpromptiml.recipes import GeneralRecipe
+
     name, _, rest = text.partition(":")
     over: dict[str, Any] = {}
     if name in ("native", "resize") and not rest:
         over["crop"] = name
-    for item in filter(None, rest.split(",")):
-        k, _, v = item.partition("=")
-        try:
-            over[k] = json.loads(v)
-        except ValueError:
-            over[k] = v
+    over.update(
+        parse_overrides(split_items(rest), "--variant", dataclasses.asdict(GeneralRecipe()))
+    )
     return name, over
 
 

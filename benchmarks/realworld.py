@@ -24,7 +24,7 @@ top 1 % of pixels, ``mean``), and the share of forged images detected when the i
 threshold lets 5 % of the authentic photos through. On the authentic photos: mean share of pixels above 0.5
 and share of photos with more than 1 % flagged, also per source (``by_source``). The inference settings are the model's
 own (packaged ones for a recipe model: tiled, longer side capped; plain resize for the
-others) unless ``--tile``/``--no-tile`` say otherwise.
+others) unless ``--tile``/``--no-tile``, ``--max-side`` and ``--tta`` (test-time mirroring) say otherwise.
 
 Writes ``benchmarks/results/realworld-<label>.json`` per model and prints a Markdown table
 (also saved as ``benchmarks/results/realworld-table.md`` when ``--table`` is given).
@@ -120,7 +120,9 @@ def _by_source(flagged: list[float]) -> dict[str, Any]:
     return {k: _flagged_summary(v) for k, v in groups.items()}
 
 
-def score_model(model: Path, tile: bool | None, max_side: int | None) -> dict[str, Any]:
+def score_model(
+    model: Path, tile: bool | None, max_side: int | None, tta: str | None = None
+) -> dict[str, Any]:
     """Predict every set with ``model`` and score it (see the module docstring)."""
     from boxpromptiml.metrics import bootstrap_ci, floor_f1, pixel_scores, roc_auc
     from boxpromptiml.predict import Localizer
@@ -130,6 +132,8 @@ def score_model(model: Path, tile: bool | None, max_side: int | None) -> dict[st
         kwargs["tile"] = tile
     if max_side is not None:
         kwargs["max_side"] = max_side
+    if tta is not None:
+        kwargs["tta"] = tta
     loc = Localizer.from_checkpoint(model, device="auto", **kwargs)
     t0 = time.perf_counter()
     au_scores: list[dict[str, float]] = []
@@ -147,7 +151,7 @@ def score_model(model: Path, tile: bool | None, max_side: int | None) -> dict[st
         acc["floor"].append(floor_f1(mask))
         acc["sc"].append(_scores(prob))
     out: dict[str, Any] = {
-        "inference": loc.info | {"tile": loc.tile, "max_side": loc.max_side},
+        "inference": loc.info | {"tile": loc.tile, "max_side": loc.max_side, "tta": loc.tta},
         "authentic": {**_flagged_summary(flagged), "by_source": _by_source(flagged)},
         "sets": {},
     }
@@ -217,6 +221,8 @@ def table(results: list[dict[str, Any]], score: str = "top1pct") -> str:
 
 
 def main() -> None:
+    from boxpromptiml.predict.localizer import TTA_MODES
+
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -229,6 +235,8 @@ def main() -> None:
     g.add_argument("--tile", dest="tile", action="store_true", default=None)
     g.add_argument("--no-tile", dest="tile", action="store_false")
     p.add_argument("--max-side", type=int, default=None)
+    p.add_argument("--tta", choices=TTA_MODES, default=None,
+                   help="test-time mirroring (default: the model's own setting)")  # fmt: skip
     p.add_argument("--table", action="store_true", help="also write realworld-table.md")
     args = p.parse_args()
     for m in args.models:
@@ -237,7 +245,7 @@ def main() -> None:
     results = []
     for i, m in enumerate(args.models):
         label = args.label[i] if i < len(args.label) else run_name(m)
-        out = score_model(m, args.tile, args.max_side)
+        out = score_model(m, args.tile, args.max_side, args.tta)
         out.update(
             label=label, model=str(m),
             command="python benchmarks/realworld.py " + " ".join(sys.argv[1:]),

@@ -3,9 +3,11 @@ model's inference settings, the noise-residual branch and the shipped student.""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -197,6 +199,25 @@ def test_recipe_settings_added_later_keep_earlier_runs_valid() -> None:
     assert "camera" not in _synth_config(r).to_dict()
     with pytest.raises(ConfigError, match="noise_norm"):
         GeneralRecipe(noise_norm="mean")
+    assert "num_scales" not in r.to_dict()
+    for bad in (0, 2.5, True):
+        with pytest.raises(ConfigError, match="num_scales"):
+            GeneralRecipe(num_scales=bad)  # type: ignore[arg-type]
+
+
+def test_recipe_num_scales_reaches_the_student(tmp_path: Path) -> None:
+    from boxpromptiml.recipes.general import GeneralRecipe, _train_config
+
+    data = tmp_path / "data"
+    for sub in ("Tp", "Gt"):
+        (data / sub).mkdir(parents=True)
+    img = np.zeros((32, 32, 3), np.uint8)
+    cv2.imwrite(str(data / "Tp" / "a.png"), img)
+    cv2.imwrite(str(data / "Gt" / "a.png"), img[..., 0])
+    preset = _train_config(GeneralRecipe(), data, tmp_path / "run").model
+    fewer = _train_config(GeneralRecipe(num_scales=2), data, tmp_path / "run").model
+    assert (preset.num_scales, fewer.num_scales) == (3, 2)
+    assert fewer == dataclasses.replace(preset, num_scales=2)  # nothing else changes
 
 
 def test_shipped_students_load_and_predict(tmp_path: Path) -> None:

@@ -23,36 +23,12 @@ examples:
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
 from boxpromptiml.commands._common import add_output_arguments, output_from_args
 from boxpromptiml.errors import ConfigError
-
-
-def parse_value(text: str) -> Any:
-    """``"3"`` -> 3, ``"0.5"`` -> 0.5, ``"true"`` -> True, ``"none"`` -> None, else the text."""
-    low = text.strip().lower()
-    if low in ("none", "null"):
-        return None
-    if low in ("true", "false"):
-        return low == "true"
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
-def parse_options(items: list[str] | None) -> dict[str, Any]:
-    """``["a=1", "b=x"]`` -> ``{"a": 1, "b": "x"}``; a malformed item raises ConfigError."""
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"teacher option must look like KEY=VALUE, got '{item}'")
-        out[key.strip()] = parse_value(value)
-    return out
+from boxpromptiml.overrides import parse_overrides
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -102,7 +78,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _teacher_options(args: argparse.Namespace) -> dict[str, Any]:
-    opts = parse_options(args.option)
+    opts = parse_overrides(args.option, "--option")
     base = args.teacher.partition("+")[0]
     direct = {"checkpoint": args.checkpoint, "variant": args.variant, "device": args.device}
     for key, value in direct.items():

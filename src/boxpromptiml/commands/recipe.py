@@ -39,7 +39,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help='one recipe setting (JSON value), e.g. epochs=1 crop="resize" (repeatable)',
+        help="one recipe setting (repeatable): a number, true/false, a JSON list or object, "
+        "or text, e.g. epochs=1 crop=resize 'synth={\"camera\": 0.8}'",
     )
     p.add_argument("--workers", type=int, help="data-loading workers while training")
     p.add_argument("--accelerator", default="auto", help="auto, cpu or cuda (default auto)")
@@ -49,10 +50,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
+    import dataclasses
     import json
     from pathlib import Path
 
     from boxpromptiml.errors import ConfigError
+    from boxpromptiml.overrides import parse_overrides
+    from boxpromptiml.recipes import get_recipe
 
     out: dict[str, object] = {}
     if args.config:
@@ -66,14 +70,8 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: a recipe config must be a JSON object")
         out.update(data)
-    for item in args.set:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE")
-        try:
-            out[key.strip()] = json.loads(text)
-        except ValueError:
-            out[key.strip()] = text
+    like = {**dataclasses.asdict(get_recipe(args.recipe)), **out}
+    out.update(parse_overrides(args.set, "--set", like))
     return out
 
 

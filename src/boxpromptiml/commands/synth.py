@@ -106,34 +106,30 @@ def _parse_range(text: str, option: str) -> tuple[float, float]:
 
 
 def _parse_sets(items: list[str]) -> dict[str, object]:
-    """``KEY=VALUE`` overrides: numbers, ``true``/``false``, or ``A,B`` ranges."""
+    """``KEY=VALUE`` overrides (:mod:`boxpromptiml.overrides`): numbers, ``true``/``false``,
+    ``A,B`` ranges or JSON (``shapes={"blob": 1}``); ``-`` in a key reads as ``_``."""
     import dataclasses
     import difflib
 
     from boxpromptiml.errors import ConfigError
+    from boxpromptiml.overrides import parse_override
     from boxpromptiml.synth import SynthConfig
 
     fields = {f.name for f in dataclasses.fields(SynthConfig)}
     own = {"n", "authentic", "kinds", "size", "seed", "area", "two_regions", "post"}
     out: dict[str, object] = {}
     for item in items:
-        key, sep, text = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not sep or key not in fields:
+        key, value = parse_override(item)
+        key = key.replace("-", "_")
+        if key not in fields:
             close = difflib.get_close_matches(key, sorted(fields), n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise ConfigError(f"--set {item!r}: unknown setting{hint}")
         if key in own:
             raise ConfigError(f"--set {key}: use the --{key.replace('_', '-')} option instead")
-        try:
-            if text.lower() in ("true", "false"):
-                out[key] = text.lower() == "true"
-            elif "," in text:
-                out[key] = tuple(float(v) if "." in v else int(v) for v in text.split(","))
-            else:
-                out[key] = float(text) if "." in text or "e" in text.lower() else int(text)
-        except ValueError as exc:
-            raise ConfigError(f"--set {item!r}: not a number, true/false or A,B range") from exc
+        if value is None or isinstance(value, str):
+            raise ConfigError(f"--set {item!r}: not a number, true/false, A,B range or JSON")
+        out[key] = tuple(value) if isinstance(value, list) else value
     return out
 
 

