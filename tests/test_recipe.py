@@ -218,6 +218,10 @@ def test_recipe_num_scales_reaches_the_student(tmp_path: Path) -> None:
     fewer = _train_config(GeneralRecipe(num_scales=2), data, tmp_path / "run").model
     assert (preset.num_scales, fewer.num_scales) == (3, 2)
     assert fewer == dataclasses.replace(preset, num_scales=2)  # nothing else changes
+    assert _train_config(GeneralRecipe(photometric=0.5), data, tmp_path / "run").photometric == 0.5
+    assert "photometric" not in GeneralRecipe().to_dict()
+    with pytest.raises(ConfigError, match="photometric"):
+        GeneralRecipe(photometric=2)
 
 
 def test_shipped_students_load_and_predict(tmp_path: Path) -> None:

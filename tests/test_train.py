@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -350,6 +351,35 @@ def test_targets_soft_for_pseudo_binary_for_gt(tmp_path: Path) -> None:
     bad = Sample("b", tmp_path / "a.png", tmp_path / "b_t.png", 1)
     with pytest.raises(DataError, match=r"target is 21x30 but image a\.png is 20x30"):
         TrainDataset([bad], 32, "pseudo", augment=False).load(0)
+
+
+def test_photometric_augmentation_changes_the_rendering_only(tmp_path: Path) -> None:
+    from boxpromptiml.train.data import build_augmentation
+
+    rng = np.random.default_rng(0)
+    img = rng.integers(30, 220, (64, 64, 3), dtype=np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[10:30, 20:40] = 1
+    plain = build_augmentation(32, False, "native")
+    off = build_augmentation(32, False, "native", photometric=0.0)
+    on = build_augmentation(32, False, "native", photometric=1.0)
+    names = [type(t).__name__ for t in on.transforms]
+    assert "Sequential" in names and len(off.transforms) == len(plain.transforms)
+    changed = 0
+    for seed in range(6):
+        outs = []
+        for aug in (plain, off, on):
+            aug.set_random_seed(seed)
+            outs.append(aug(image=img, mask=mask))
+        assert np.array_equal(outs[0]["image"], outs[1]["image"])  # off: the same draws
+        assert np.array_equal(outs[0]["mask"], outs[2]["mask"])  # same crop, same target
+        changed += int(not np.array_equal(outs[0]["image"], outs[2]["image"]))
+    assert changed == 6
+    cfg = TrainConfig(train=[("a.png", None)], out_dir=tmp_path)
+    assert "photometric" not in cfg.to_dict()  # an earlier run's config.json still matches
+    assert dataclasses.replace(cfg, photometric=0.5).to_dict()["photometric"] == 0.5
+    with pytest.raises(ConfigError, match="photometric"):
+        dataclasses.replace(cfg, photometric=1.5).validated()
 
 
 def test_losses_against_reference() -> None:

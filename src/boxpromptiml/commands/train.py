@@ -227,6 +227,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--grad-clip", type=float, help="clip the gradient norm (default off)")
     g.add_argument("--no-augment", action="store_true", help="resize only, no augmentation")
+    g.add_argument(
+        "--photometric",
+        type=float,
+        default=0.0,
+        metavar="P",
+        help="probability of one global brightness, contrast, saturation, hue and gamma "
+        "change per training crop (default 0: off)",
+    )
     g.add_argument("--seed", type=int, default=0, help="default 0")
     g = p.add_argument_group("run")
     add_output_arguments(g, "train", "run folder")
@@ -359,6 +367,7 @@ def config_from_args(args: argparse.Namespace) -> object:
         ema=args.ema,
         grad_clip=args.grad_clip,
         augment=not args.no_augment,
+        photometric=args.photometric,
         seed=args.seed,
         save_every=args.save_every,
         **runtime,  # type: ignore[arg-type]

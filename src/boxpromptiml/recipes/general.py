@@ -78,7 +78,8 @@ class GeneralRecipe:
     Training: ``epochs`` over the ``forged + authentic`` images (samples seen =
     ``epochs × (forged + authentic)``), ``batch_size``, ``input_size`` (crop side),
     ``crop`` (``native`` or ``resize``), ``lr``, ``pos_weight``, ``dice_weight``, ``image_weight`` (the image-level
-    top-1 % term of :class:`~boxpromptiml.train.losses.DistillLoss`; 0: off).
+    top-1 % term of :class:`~boxpromptiml.train.losses.DistillLoss`; 0: off), ``photometric``
+    (probability of a global colour and gamma change of a training crop; 0: off).
 
     Inference settings stored with the model: ``tile`` (sliding windows at full
     resolution), ``max_side`` (larger images are first downscaled to this longer side),
@@ -109,6 +110,7 @@ class GeneralRecipe:
     pos_weight: float = 2.0
     dice_weight: float = 1.0
     image_weight: float = 1.0
+    photometric: float = 0.0
     tile: bool = True
     max_side: int = 1536
     image_score: str = "top1pct"
@@ -121,7 +123,11 @@ class GeneralRecipe:
     RUNTIME = ("workers", "accelerator", "devices", "precision", "progress")
     #: settings added after runs were first made: left out of :meth:`to_dict` at their
     #: default, so that a folder of an earlier run still matches its settings
-    LATER: ClassVar[dict[str, Any]] = {"noise_norm": "none", "num_scales": None}
+    LATER: ClassVar[dict[str, Any]] = {
+        "noise_norm": "none",
+        "num_scales": None,
+        "photometric": 0.0,
+    }
 
     def __post_init__(self) -> None:
         from boxpromptiml.student.args import check_noise_norm
@@ -133,6 +139,9 @@ class GeneralRecipe:
             or self.num_scales < 1
         ):
             raise ConfigError(f"num_scales must be a whole number >= 1, got {self.num_scales!r}")
+        p = self.photometric
+        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
+            raise ConfigError(f"photometric must be a probability in [0, 1], got {p!r}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the result-defining settings (runtime fields left out)."""
@@ -232,6 +241,7 @@ def _train_config(recipe: GeneralRecipe, data: Path, run: Path) -> Any:
         pos_weight=recipe.pos_weight,
         dice_weight=recipe.dice_weight,
         image_weight=recipe.image_weight,
+        photometric=recipe.photometric,
         seed=recipe.seed,
         workers=recipe.workers,
         accelerator=recipe.accelerator,

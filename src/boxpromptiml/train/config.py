@@ -12,10 +12,10 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from boxpromptiml.data.sources import Dataset, Sample, load_dataset
-from boxpromptiml.errors import ConfigError, DataError, reject_unknown
+from boxpromptiml.errors import ConfigError, DataError, reject_unknown, without_later_defaults
 from boxpromptiml.student.args import StudentArgs, resolve_student_args
 
 __all__ = [
@@ -126,7 +126,9 @@ class TrainConfig:
     ``pos_weight`` on the manipulated term of BCE (see :class:`DistillLoss`), plus
     ``image_weight`` times an image-level BCE on the mean of the top ``image_topk`` share
     of the map (label: the crop holds a manipulated pixel; teaches untouched crops to
-    stay below 0.5). ``ema``
+    stay below 0.5). ``photometric``: the probability that a training crop gets one global
+    change of brightness, contrast, saturation, hue and gamma (see
+    :func:`~boxpromptiml.train.data.build_augmentation`; 0: off). ``ema``
     (0: off) keeps an exponential moving average of the weights, updated after every
     optimizer step with this decay (e.g. 0.99); validation, ``best.pt`` and the inference
     weights of ``last.pt`` are then the averaged ones.
@@ -160,6 +162,7 @@ class TrainConfig:
     image_topk: float = 0.01
     ema: float = 0.0
     augment: bool = True
+    photometric: float = 0.0
     grad_clip: float | None = None
     seed: int = 0
     val_threshold: float = 0.5
@@ -173,6 +176,10 @@ class TrainConfig:
     resume: bool = False
     progress: bool = True
     tensorboard: bool = True
+
+    #: fields added after runs were first made: left out of :meth:`to_dict` at their
+    #: default, so that an earlier run's ``config.json`` still matches and resumes
+    LATER: ClassVar[dict[str, Any]] = {"photometric": 0.0}
 
     # ------------------------------------------------------------------ validation
     def validated(self) -> TrainConfig:
@@ -224,6 +231,12 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {c.lr}")
         if c.min_lr_ratio > 1:
             raise ConfigError(f"min_lr_ratio must lie in [0, 1], got {c.min_lr_ratio}")
+        if (
+            not isinstance(c.photometric, int | float)
+            or isinstance(c.photometric, bool)
+            or not 0 <= c.photometric <= 1
+        ):
+            raise ConfigError(f"photometric must be a probability in [0, 1], got {c.photometric!r}")
         if not isinstance(c.ema, int | float) or isinstance(c.ema, bool) or not 0 <= c.ema < 1:
             raise ConfigError(f"ema must be a decay in [0, 1) (0: off), got {c.ema!r}")
         if c.bce_weight + c.dice_weight + c.focal_weight <= 0:
@@ -271,7 +284,7 @@ class TrainConfig:
             elif isinstance(v, Path):
                 v = str(v)
             out[f.name] = v
-        return out
+        return without_later_defaults(out, self.LATER)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainConfig:

@@ -58,9 +58,16 @@ def epoch_batches(
     ]
 
 
-def build_augmentation(size: int, soft_targets: bool, crop: str = "resize") -> Any:
+def build_augmentation(
+    size: int, soft_targets: bool, crop: str = "resize", photometric: float = 0.0
+) -> Any:
     """The training augmentation (albumentations): a ``size²`` crop, flips, JPEG
     recompression, blur and noise.
+
+    ``photometric`` (probability, 0: off and nothing drawn for it) gives a crop one global
+    change of rendering after the flips: brightness and contrast ×0.8-1.2, saturation
+    ×0.6-1.5, hue ±0.03 and, half of the time, a gamma of 0.7-1.4, the same over the whole
+    crop (so over a forged region and its surroundings alike).
 
     ``crop="resize"``: a random resized crop (50-100 % of the image, resampled to
     ``size²``; soft targets resampled bilinearly, binary ones with nearest neighbour).
@@ -70,6 +77,23 @@ def build_augmentation(size: int, soft_targets: bool, crop: str = "resize") -> A
     """
     import albumentations as A
 
+    rendering: list[Any] = []
+    if photometric > 0:
+        rendering.append(
+            A.Sequential(
+                [
+                    A.ColorJitter(
+                        brightness=(0.8, 1.2),
+                        contrast=(0.8, 1.2),
+                        saturation=(0.6, 1.5),
+                        hue=(-0.03, 0.03),
+                        p=1.0,
+                    ),
+                    A.RandomGamma(gamma_limit=(70, 140), p=0.5),
+                ],
+                p=photometric,
+            )
+        )
     if crop == "native":
         return A.Compose(
             [
@@ -83,6 +107,7 @@ def build_augmentation(size: int, soft_targets: bool, crop: str = "resize") -> A
                 A.RandomCrop(height=size, width=size, p=1.0),
                 A.HorizontalFlip(p=0.5),
                 A.VerticalFlip(p=0.2),
+                *rendering,
                 A.ImageCompression(compression_type="jpeg", quality_range=(70, 100), p=0.15),
                 A.GaussNoise(std_range=(0.005, 0.02), p=0.05),
             ],
@@ -101,6 +126,7 @@ def build_augmentation(size: int, soft_targets: bool, crop: str = "resize") -> A
             ),
             A.HorizontalFlip(p=0.5),
             A.VerticalFlip(p=0.2),
+            *rendering,
             A.ImageCompression(compression_type="jpeg", quality_range=(60, 100), p=0.3),
             A.GaussianBlur(blur_limit=(3, 5), sigma_limit=(0.1, 1.5), p=0.1),
             A.GaussNoise(std_range=(0.01, 0.04), p=0.1),
@@ -128,11 +154,12 @@ class TrainDataset(Dataset[dict[str, Any]]):
         supervision: str,
         augment: bool,
         crop: str = "resize",
+        photometric: float = 0.0,
     ) -> None:
         self.samples = list(samples)
         self.size = size
         self.soft = supervision == "pseudo"
-        self.augment = build_augmentation(size, self.soft, crop) if augment else None
+        self.augment = build_augmentation(size, self.soft, crop, photometric) if augment else None
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -355,7 +355,9 @@ def _fit(config: TrainConfig, on_step: Callable[[StepInfo], None] | None = None)
     np.random.seed(cfg.seed + rank)
     torch.manual_seed(cfg.seed + rank)
 
-    train_ds = TrainDataset(cfg.train, cfg.input_size, cfg.supervision, cfg.augment, cfg.crop)
+    train_ds = TrainDataset(
+        cfg.train, cfg.input_size, cfg.supervision, cfg.augment, cfg.crop, cfg.photometric
+    )
     steps_per_epoch = len(epoch_batches(len(train_ds), cfg.batch_size, 0, cfg.seed, rank, world))
     total_steps = steps_per_epoch * cfg.epochs
     warmup_steps = min(total_steps, round(cfg.warmup_epochs * steps_per_epoch))
