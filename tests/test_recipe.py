@@ -61,6 +61,35 @@ def test_recipe_resumes_and_refuses_other_settings(recipe_run: Path) -> None:
         run_recipe(get_recipe("general-tiny").replace(**{**TINY, "forged": 13}), recipe_run)
 
 
+def test_inference_settings_change_without_retraining(recipe_run: Path, tmp_path: Path) -> None:
+    from boxpromptiml.recipes import set_inference
+
+    run = recipe_run  # put back as it was at the end
+    before = (run / "train" / "last.pt").stat().st_mtime_ns
+    run_recipe(get_recipe("general-tiny").replace(**TINY, tta="h"), run)
+    assert (run / "train" / "last.pt").stat().st_mtime_ns == before  # not retrained
+    assert read_checkpoint(run / "model.pt")["inference"]["tta"] == "h"
+    assert json.loads((run / "recipe.json").read_text())["tta"] == "h"
+    assert Localizer.from_checkpoint(run / "model.pt").tta == "h"
+    assert Localizer.from_checkpoint(run / "model.pt", tta="none").tta == "none"
+    run_recipe(get_recipe("general-tiny").replace(**TINY), run)
+    assert "tta" not in read_checkpoint(run / "model.pt")["inference"]
+    with pytest.raises(ConfigError, match="tta"):
+        GeneralRecipe(tta="v")
+
+    # a packaged model copied with other inference settings: same weights and provenance
+    src = recipe_run / "model.pt"
+    out = set_inference(src, tmp_path / "h.pt", tta="h", max_side=None)
+    a, b = read_checkpoint(src), read_checkpoint(out)
+    assert b["inference"] == {"tile": True, "image_score": "top1pct", "tta": "h"}
+    assert b["recipe"] == a["recipe"] and b["manifest_sha256"] == a["manifest_sha256"]
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    with pytest.raises(ConfigError, match="another dest"):
+        set_inference(out, out, tta="hv")
+    with pytest.raises(ConfigError, match="inference setting"):
+        set_inference(src, tmp_path / "x.pt", tiles=True)
+
+
 def test_localizer_applies_packaged_settings_unless_overridden(
     recipe_run: Path, tmp_path: Path
 ) -> None:

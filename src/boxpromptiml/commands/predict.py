@@ -98,9 +98,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--tta",
         choices=("none", "h", "hv"),
-        default="none",
+        default=None,
         help="test-time augmentation: average with the horizontally (h) or also vertically "
-        "(hv) mirrored input; 2 or 3 passes (default none)",
+        "(hv) mirrored input; 2 or 3 passes (default: the model's own setting, else none)",
     )
     p.add_argument("--no-mask", action="store_true", help="do not write masks/")
     p.add_argument("--no-overlay", action="store_true", help="do not write overlays/ (faster)")
@@ -137,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         "tile": args.tile,
         "max_side": args.max_side,
         "gate": args.gate,
+        "tta": args.tta,
     }
     localizer = Localizer.from_checkpoint(
         resolve_model(args.model),
@@ -145,7 +146,6 @@ def run(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         batch_size=args.batch,
         overlap=args.overlap,
-        tta=args.tta,
         **{k: v for k, v in given.items() if v is not None},
     )
     out = output_from_args(args, "predict")

@@ -44,12 +44,17 @@ from boxpromptiml.predict.preprocess import (
 from boxpromptiml.predict.result import Prediction
 from boxpromptiml.predict.tiling import predict_tiled
 
-__all__ = ["TTA_MODES", "Localizer", "Skipped", "expand_sources"]
+__all__ = ["PACKAGED_SETTINGS", "TTA_MODES", "Localizer", "Skipped", "expand_sources"]
 
 PathLike = str | os.PathLike[str]
 
 #: test-time augmentation modes of :class:`Localizer` (mirrorings averaged with the input)
 TTA_MODES = ("none", "h", "hv")
+#: inference settings a packaged model may carry (``inference`` in the checkpoint or the
+#: ONNX metadata); :meth:`Localizer.from_checkpoint` applies them unless told otherwise
+PACKAGED_SETTINGS = (
+    "tile", "max_side", "image_score", "overlap", "threshold", "calibration", "gate", "tta",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -226,7 +231,8 @@ class Localizer:
             threads: CPU threads for inference (default: the runtime's default).
             kwargs: options of :class:`Localizer` (``threshold``, ``batch_size``, ``tile``, ...).
 
-        Settings the model was packaged with (``tile``, ``max_side``, ``image_score``: see
+        Settings the model was packaged with (:data:`PACKAGED_SETTINGS`: ``tile``,
+        ``max_side``, ``image_score``, ``tta``, ...; see
         :func:`boxpromptiml.recipes.general.package_model`) apply unless ``kwargs`` set them.
 
         Raises :class:`~boxpromptiml.errors.CheckpointError` for a missing, foreign or
@@ -236,8 +242,7 @@ class Localizer:
         packaged = {
             k: v
             for k, v in (getattr(backend, "inference", None) or {}).items()
-            if k
-            in ("tile", "max_side", "image_score", "overlap", "threshold", "calibration", "gate")
+            if k in PACKAGED_SETTINGS
         }
         return cls(backend, **{**packaged, **kwargs})
 

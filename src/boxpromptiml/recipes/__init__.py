@@ -5,11 +5,21 @@ resumably (every stage keeps its output and is skipped or resumed when run again
 """
 
 from boxpromptiml.recipes.general import (
+    INFERENCE_SETTINGS,
     RECIPES,
     GeneralRecipe,
     RecipeResult,
     get_recipe,
     run_recipe,
+    set_inference,
 )
 
-__all__ = ["RECIPES", "GeneralRecipe", "RecipeResult", "get_recipe", "run_recipe"]
+__all__ = [
+    "INFERENCE_SETTINGS",
+    "RECIPES",
+    "GeneralRecipe",
+    "RecipeResult",
+    "get_recipe",
+    "run_recipe",
+    "set_inference",
+]

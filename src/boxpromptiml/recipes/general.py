@@ -32,7 +32,15 @@ from typing import Any, ClassVar
 
 from boxpromptiml.errors import ConfigError, reject_unknown, without_later_defaults
 
-__all__ = ["RECIPES", "GeneralRecipe", "RecipeResult", "get_recipe", "run_recipe"]
+__all__ = [
+    "INFERENCE_SETTINGS",
+    "RECIPES",
+    "GeneralRecipe",
+    "RecipeResult",
+    "get_recipe",
+    "run_recipe",
+    "set_inference",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -81,9 +89,11 @@ class GeneralRecipe:
     top-1 % term of :class:`~boxpromptiml.train.losses.DistillLoss`; 0: off), ``photometric``
     (probability of a global colour and gamma change of a training crop; 0: off).
 
-    Inference settings stored with the model: ``tile`` (sliding windows at full
+    Inference settings stored with the model (:data:`INFERENCE_SETTINGS`; changing them
+    on a finished run only repackages the model): ``tile`` (sliding windows at full
     resolution), ``max_side`` (larger images are first downscaled to this longer side),
-    ``image_score`` (map → image score reduction).
+    ``image_score`` (map → image score reduction), ``tta`` (test-time mirroring: ``none``,
+    ``h``, ``hv``).
 
     Runtime (not part of the result): ``workers``, ``accelerator``, ``devices``,
     ``precision``, ``progress``.
@@ -114,6 +124,7 @@ class GeneralRecipe:
     tile: bool = True
     max_side: int = 1536
     image_score: str = "top1pct"
+    tta: str = "none"
     workers: int | None = None
     accelerator: str = "auto"
     devices: int | str = "auto"
@@ -127,6 +138,7 @@ class GeneralRecipe:
         "noise_norm": "none",
         "num_scales": None,
         "photometric": 0.0,
+        "tta": "none",
     }
 
     def __post_init__(self) -> None:
@@ -139,6 +151,8 @@ class GeneralRecipe:
             or self.num_scales < 1
         ):
             raise ConfigError(f"num_scales must be a whole number >= 1, got {self.num_scales!r}")
+        if self.tta not in ("none", "h", "hv"):
+            raise ConfigError(f"tta must be one of none, h, hv, got {self.tta!r}")
         p = self.photometric
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
             raise ConfigError(f"photometric must be a probability in [0, 1], got {p!r}")
@@ -158,9 +172,18 @@ class GeneralRecipe:
         reject_unknown(data, [f.name for f in dataclasses.fields(cls)], "recipe setting")
         return cls(**dict(data))
 
+    def inference(self) -> dict[str, Any]:
+        """The inference settings stored with the packaged model (``tta`` only when on)."""
+        out = {k: getattr(self, k) for k in INFERENCE_SETTINGS}
+        return without_later_defaults(out, self.LATER)
+
     def replace(self, **changes: Any) -> GeneralRecipe:
         """A copy with ``changes`` (``None`` values ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+#: settings that only change how the packaged model predicts, not what is trained
+INFERENCE_SETTINGS = ("tile", "max_side", "image_score", "tta")
 
 
 #: Named recipes (their default settings).
@@ -300,6 +323,25 @@ def package_model(
     )
 
 
+def set_inference(model: PathLike, dest: PathLike, **changes: Any) -> Path:
+    """Copy a packaged model to ``dest`` with other inference settings (weights, recipe and
+    provenance unchanged): e.g. ``set_inference("general-v2.pt", "out.pt", tta="h")``.
+    A value of ``None`` removes the setting (the predictor's default applies). ``dest``
+    may not be ``model`` itself; unknown settings raise :class:`ConfigError`."""
+    from boxpromptiml.predict.localizer import PACKAGED_SETTINGS
+    from boxpromptiml.student.checkpoint import read_checkpoint, save_checkpoint
+
+    reject_unknown(changes, list(PACKAGED_SETTINGS), "inference setting")
+    src, out = Path(model), Path(dest)
+    if out.exists() and out.resolve() == src.resolve():
+        raise ConfigError(f"{out}: set_inference writes a new file; give another dest")
+    ckpt = read_checkpoint(src)
+    inference = {**(ckpt.get("inference") or {}), **changes}
+    ckpt["inference"] = {k: v for k, v in inference.items() if v is not None}
+    payload = {k: v for k, v in ckpt.items() if k not in ("format", "version")}
+    return save_checkpoint(out, payload)
+
+
 def run_recipe(
     recipe: GeneralRecipe | str, out_dir: PathLike, *, synth_workers: int | None = None
 ) -> RecipeResult:
@@ -318,11 +360,23 @@ def run_recipe(
     out.mkdir(parents=True, exist_ok=True)
     settings = out / "recipe.json"
     wanted = json.dumps(r.to_dict(), indent=2, sort_keys=True)
-    if settings.is_file() and settings.read_text(encoding="utf-8") != wanted:
-        raise ConfigError(
-            f"{out}: holds a run of other recipe settings ({settings}); "
-            "choose another folder, or rerun with the settings saved there"
+    if settings.is_file():
+        try:
+            saved = json.loads(settings.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ConfigError(f"{settings}: not a JSON file ({exc})") from exc
+        current = json.loads(wanted)  # JSON types on both sides (tuples read as lists)
+        differ = sorted(
+            k
+            for k in set(saved) | set(current)
+            if k not in INFERENCE_SETTINGS and saved.get(k) != current.get(k)
         )
+        if differ:
+            raise ConfigError(
+                f"{out}: holds a run of other recipe settings ({settings}: "
+                f"{', '.join(differ)} differ); choose another folder, or rerun with the "
+                "settings saved there"
+            )
     atomic_write_text(settings, wanted)
     photos: Sequence[str] | None = list(r.photos) or None
     pipe = Pipeline(out, progress=r.progress, tag="recipe")
@@ -344,6 +398,6 @@ def run_recipe(
         out / "model.pt",
         recipe=r.to_dict(),
         manifest_sha256=manifest_sha,
-        inference={"tile": r.tile, "max_side": r.max_side, "image_score": r.image_score},
+        inference=r.inference(),
     )
     return RecipeResult(out, data, run, model, manifest_sha)
