@@ -5,9 +5,10 @@
 
 Exports a ``.pt`` model to ONNX fp32 first (in ``--work``), then times
 ``Localizer.predict_maps`` on a random ``--size`` RGB image with the model's packaged
-inference settings (tiling, ``max_side``), after one warm-up run: loading and decoding the
+inference settings (tiling, ``max_side``, test-time mirroring unless ``--tta`` says
+otherwise), after one warm-up run: loading and decoding the
 file are not included, resizing, tiling, blending and upsampling the map back are.
-Writes ``benchmarks/results/tiled-speed-<model>.json`` with the machine (CPU flags, load).
+Writes ``benchmarks/results/tiled-speed-<model>[-tta-<mode>].json`` with the machine (CPU flags, load).
 Check ``uptime`` first: a shared machine gives meaningless times.
 """
 
@@ -35,6 +36,8 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16, help="tiles per forward pass")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--work", type=Path, default=REPO / "runs" / "bench-tiled")
+    p.add_argument("--tta", choices=("none", "h", "hv"), default=None,
+                   help="test-time mirroring (default: the model's packaged setting)")  # fmt: skip
     args = p.parse_args()
 
     from boxpromptiml.bench import machine_info
@@ -48,8 +51,9 @@ def main() -> None:
     w, h = (int(v) for v in args.size.lower().split("x"))
     image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
     before = machine_info()
+    given = {"tta": args.tta} if args.tta else {}
     loc = Localizer.from_checkpoint(model, device="cpu", threads=args.threads,
-                                    batch_size=args.batch)  # fmt: skip
+                                    batch_size=args.batch, **given)  # fmt: skip
     loc.predict_maps([image])  # warm-up
     times = []
     for _ in range(args.repeats):
@@ -59,12 +63,13 @@ def main() -> None:
     assert prob.shape == (h, w)
     out = {
         "model": str(args.model), "size": [w, h], "threads": args.threads,
-        "batch": args.batch, "inference": loc.info, "seconds": times,
+        "batch": args.batch, "inference": loc.info, "tta": loc.tta, "seconds": times,
         "median_s": statistics.median(times), "machine": before,
         "load_after": machine_info()["load_avg"],
     }  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
-    dest = RESULTS / f"tiled-speed-{args.model.stem}.json"
+    suffix = "" if loc.tta == "none" else f"-tta-{loc.tta}"
+    dest = RESULTS / f"tiled-speed-{args.model.stem}{suffix}.json"
     dest.write_text(json.dumps(out, indent=2) + "\n")
     print(f"{args.size}: median {out['median_s']:.3f} s over {args.repeats} runs "
           f"({loc.info.get('max_side')} px cap, tiles of {loc.input_size}); {dest}")  # fmt: skip

@@ -151,8 +151,10 @@ class GeneralRecipe:
             or self.num_scales < 1
         ):
             raise ConfigError(f"num_scales must be a whole number >= 1, got {self.num_scales!r}")
-        if self.tta not in ("none", "h", "hv"):
-            raise ConfigError(f"tta must be one of none, h, hv, got {self.tta!r}")
+        from boxpromptiml.predict.localizer import TTA_MODES
+
+        if self.tta not in TTA_MODES:
+            raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, got {self.tta!r}")
         p = self.photometric
         if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
             raise ConfigError(f"photometric must be a probability in [0, 1], got {p!r}")
