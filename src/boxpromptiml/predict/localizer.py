@@ -256,8 +256,8 @@ class Localizer:
         **kwargs: Any,
     ) -> Localizer:
         """A general-purpose student shipped with the package (see ``docs/model-card.md``):
-        ``name`` ``"general-v2"`` (default) or ``"general-v1"``, with the inference settings
-        it was measured with. ``kwargs`` as for :meth:`from_checkpoint`. Raises
+        ``name`` ``"general-v2"`` (default), ``"general-v2-fast"`` or ``"general-v1"``, with
+        the inference settings it was measured with. ``kwargs`` as for :meth:`from_checkpoint`. Raises
         :class:`~boxpromptiml.errors.CheckpointError` for an unknown name or when this
         installation lacks the file."""
         from boxpromptiml.predict.shipped import shipped_model
