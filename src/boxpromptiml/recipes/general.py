@@ -152,12 +152,11 @@ class GeneralRecipe:
         ):
             raise ConfigError(f"num_scales must be a whole number >= 1, got {self.num_scales!r}")
         from boxpromptiml.predict.localizer import TTA_MODES
+        from boxpromptiml.train.config import check_photometric
 
         if self.tta not in TTA_MODES:
             raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, got {self.tta!r}")
-        p = self.photometric
-        if isinstance(p, bool) or not isinstance(p, int | float) or not 0 <= p <= 1:
-            raise ConfigError(f"photometric must be a probability in [0, 1], got {p!r}")
+        check_photometric(self.photometric)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of the result-defining settings (runtime fields left out)."""

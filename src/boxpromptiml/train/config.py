@@ -86,6 +86,13 @@ PAPER_SETTINGS: dict[str, Any] = {
 }
 
 
+def check_photometric(value: object) -> None:
+    """:class:`ConfigError` unless ``value`` is a probability (``photometric``); shared by
+    :class:`TrainConfig` and the recipes, which check it before their synthesis starts."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ConfigError(f"photometric must be a probability in [0, 1], got {value!r}")
+
+
 @dataclass
 class TrainConfig:
     """A training run. The defaults are the project's one set, shared with
@@ -231,12 +238,7 @@ class TrainConfig:
             raise ConfigError(f"lr must be > 0, got {c.lr}")
         if c.min_lr_ratio > 1:
             raise ConfigError(f"min_lr_ratio must lie in [0, 1], got {c.min_lr_ratio}")
-        if (
-            not isinstance(c.photometric, int | float)
-            or isinstance(c.photometric, bool)
-            or not 0 <= c.photometric <= 1
-        ):
-            raise ConfigError(f"photometric must be a probability in [0, 1], got {c.photometric!r}")
+        check_photometric(c.photometric)
         if not isinstance(c.ema, int | float) or isinstance(c.ema, bool) or not 0 <= c.ema < 1:
             raise ConfigError(f"ema must be a decay in [0, 1) (0: off), got {c.ema!r}")
         if c.bce_weight + c.dice_weight + c.focal_weight <= 0:
