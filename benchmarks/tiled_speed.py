@@ -27,6 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def main() -> None:
+    from boxpromptiml.predict.localizer import TTA_MODES
+
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -36,7 +38,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=16, help="tiles per forward pass")
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--work", type=Path, default=REPO / "runs" / "bench-tiled")
-    p.add_argument("--tta", choices=("none", "h", "hv"), default=None,
+    p.add_argument("--tta", choices=TTA_MODES, default=None,
                    help="test-time mirroring (default: the model's packaged setting)")  # fmt: skip
     args = p.parse_args()
 

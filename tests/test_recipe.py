@@ -90,6 +90,32 @@ def test_inference_settings_change_without_retraining(recipe_run: Path, tmp_path
         set_inference(src, tmp_path / "x.pt", tiles=True)
 
 
+def test_predict_command_keeps_packaged_threshold_and_overlap_unless_given(
+    recipe_run: Path, tmp_path: Path
+) -> None:
+    """``boxprompt predict`` passes only the options a user gave, so a packaged
+    ``threshold``, ``overlap`` or ``tta`` is not replaced by the command's defaults."""
+    from boxpromptiml.commands.predict import TTA_CHOICES
+    from boxpromptiml.predict.localizer import TTA_MODES
+    from boxpromptiml.recipes import set_inference
+
+    assert TTA_CHOICES == TTA_MODES
+    model = set_inference(
+        recipe_run / "model.pt", tmp_path / "m.pt", threshold=0.3, overlap=0.5, tta="h"
+    )
+    image = write_images(tmp_path / "img", [(96, 128)])[0]
+    common = [str(image), "--model", str(model), "--no-overlay", "--no-progress"]
+    assert main(["predict", *common, "--out", str(tmp_path / "a")]) == 0
+    run = json.loads((tmp_path / "a" / "run.json").read_text())
+    assert run["threshold"] == 0.3 and run["model"]["tile_overlap"] == 0.5
+    assert run["model"]["tta"] == "h"
+    given = ["--threshold", "0.6", "--overlap", "0.25", "--tta", "none"]
+    assert main(["predict", *common, *given, "--out", str(tmp_path / "b")]) == 0
+    run = json.loads((tmp_path / "b" / "run.json").read_text())
+    assert run["threshold"] == 0.6 and run["model"]["tile_overlap"] == 0.25
+    assert "tta" not in run["model"]
+
+
 def test_localizer_applies_packaged_settings_unless_overridden(
     recipe_run: Path, tmp_path: Path
 ) -> None:

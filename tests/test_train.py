@@ -713,7 +713,7 @@ def test_soup_averages_students_fine_tuned_from_one_start(tmp_path: Path) -> Non
     with pytest.raises(CheckpointError, match="overwrite"):
         average_checkpoints(runs, runs[0])
     apart = fit(_tiny_config(tmp_path / "apart", epochs=1, val=[], seed=3)).last
-    with pytest.raises(CheckpointError, match="did not all fine-tune one init_from"):
+    with pytest.raises(CheckpointError, match="did not all start from the same weights"):
         average_checkpoints([runs[0], apart], tmp_path / "x.pt")
     assert average_checkpoints([runs[0], apart], tmp_path / "x.pt", force=True).is_file()
     other = StudentArgs(backbone="test_efficientnet", dim=8, memory_size=4)
@@ -721,6 +721,52 @@ def test_soup_averages_students_fine_tuned_from_one_start(tmp_path: Path) -> Non
     with pytest.raises(CheckpointError, match="another architecture"):
         average_checkpoints([runs[0], wide], tmp_path / "x.pt")
     assert cli_main(["soup", str(runs[0]), str(wide), "--out", str(tmp_path / "y.pt")]) != 0
+
+
+def test_soup_of_packaged_runs_from_one_seed_keeps_their_inference_settings(
+    tmp_path: Path,
+) -> None:
+    """Two runs with the same seed and no init_from start from the same weights (training
+    seeds torch before it builds the student), so their packaged models average without
+    --force; the soup keeps the inference settings and data manifest they share, each
+    ingredient's recipe and sha256, and the predictor applies the settings."""
+    import hashlib
+
+    from boxpromptiml.predict import Localizer
+    from boxpromptiml.recipes.general import package_model
+    from boxpromptiml.train import average_checkpoints
+
+    runs = [
+        fit(_tiny_config(tmp_path / name, epochs=1, val=[], lr=lr)).last
+        for name, lr in (("a", 1e-3), ("b", 3e-3))
+    ]
+    inference = {"tile": True, "max_side": 64, "tta": "h"}
+    packed = [
+        package_model(r, tmp_path / f"{i}.pt", recipe={"seed": 0, "lr": lr},
+                      manifest_sha256="ab" * 32, inference=inference)
+        for i, (r, lr) in enumerate(zip(runs, (1e-3, 3e-3), strict=True))
+    ]  # fmt: skip
+    soup = read_checkpoint(average_checkpoints(packed, tmp_path / "soup.pt"))
+    assert soup["inference"] == inference and soup["manifest_sha256"] == "ab" * 32
+    assert soup["recipe"] == {"soup_of": [{"seed": 0, "lr": 1e-3}, {"seed": 0, "lr": 3e-3}]}
+    assert soup["soup_sha256"] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in packed]
+    parts = [read_checkpoint(p)["state_dict"] for p in packed]
+    for k, v in soup["state_dict"].items():
+        if v.is_floating_point():
+            assert v.dtype == torch.float16, k
+            want = ((parts[0][k].float() + parts[1][k].float()) / 2).half()
+            torch.testing.assert_close(v, want, msg=k)
+    loc = Localizer.from_checkpoint(tmp_path / "soup.pt", device="cpu")
+    assert loc.tta == "h" and loc.tile is True and loc.max_side == 64
+    # a third run of another seed started elsewhere: refused, and its settings would differ
+    other = package_model(
+        fit(_tiny_config(tmp_path / "c", epochs=1, val=[], seed=5)).last, tmp_path / "c.pt",
+        recipe={"seed": 5}, inference={"tile": False},
+    )  # fmt: skip
+    with pytest.raises(CheckpointError, match="same weights"):
+        average_checkpoints([packed[0], other], tmp_path / "x.pt")
+    mixed = read_checkpoint(average_checkpoints([packed[0], other], tmp_path / "x.pt", force=True))
+    assert mixed["inference"] == {} and mixed["manifest_sha256"] is None
 
 
 def test_topk_image_loss_quiets_untouched_crops_and_asks_for_a_region() -> None:

@@ -32,6 +32,10 @@ from boxpromptiml.commands._common import (
     output_from_args,
 )
 
+#: ``--tta`` choices: :data:`boxpromptiml.predict.localizer.TTA_MODES`, spelt out so that
+#: building the parser does not import the predictor (a test keeps the two equal)
+TTA_CHOICES = ("none", "h", "hv")
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -57,7 +61,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=None, help="CPU threads for inference (default: all)"
     )
     p.add_argument(
-        "--threshold", type=float, default=0.5, help="mask threshold, map > t (default 0.5)"
+        "--threshold",
+        type=float,
+        default=None,
+        help="mask threshold, map > t (default: the model's packaged setting, else 0.5)",
     )
     p.add_argument(
         "--image-score",
@@ -92,12 +99,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--overlap",
         type=float,
-        default=0.25,
-        help="tile overlap as a fraction of the tile (default 0.25)",
+        default=None,
+        help="tile overlap as a fraction of the tile (default: the model's packaged "
+        "setting, else 0.25)",
     )
     p.add_argument(
         "--tta",
-        choices=("none", "h", "hv"),
+        choices=TTA_CHOICES,
         default=None,
         help="test-time augmentation: average with the horizontally (h) or also vertically "
         "(hv) mirrored input; 2 or 3 passes (default: the model's own setting, else none)",
@@ -133,6 +141,8 @@ def run(args: argparse.Namespace) -> int:
     from boxpromptiml.predict.shipped import resolve_model
 
     given = {
+        "threshold": args.threshold,
+        "overlap": args.overlap,
         "image_score": args.image_score,
         "tile": args.tile,
         "max_side": args.max_side,
@@ -143,9 +153,7 @@ def run(args: argparse.Namespace) -> int:
         resolve_model(args.model),
         device=args.device,
         threads=args.threads,
-        threshold=args.threshold,
         batch_size=args.batch,
-        overlap=args.overlap,
         **{k: v for k, v in given.items() if v is not None},
     )
     out = output_from_args(args, "predict")

@@ -1,14 +1,17 @@
 """Average several fine-tuned students into one (a uniform "model soup").
 
 Train the same recipe with a few seeds from one starting checkpoint (``train --init-from``,
-e.g. a model pretrained on synthetic forgeries), then average their weights: the soup
-runs at the cost of one model and usually scores better than each ingredient. Runs that
-did not start from one checkpoint are refused (their heads were initialised apart), unless
---force.
+e.g. a model pretrained on synthetic forgeries), or recipe runs that share the seed and
+differ in another setting, then average their weights: the soup runs at the cost of one
+model and usually scores better than each ingredient. Runs that did not start from the
+same weights (one init_from checkpoint, or one seed and pretrained backbone) are refused
+(their heads were initialised apart), unless --force. Packaged recipe models (model.pt)
+give a packaged soup: the inference settings they share travel with it.
 
 examples:
   boxprompt soup runs/train/s0/last.pt runs/train/s1/last.pt runs/train/s2/last.pt \\
       --out runs/train/soup.pt
+  boxprompt soup runs/recipe/a/model.pt runs/recipe/b/model.pt --out soup.pt
   boxprompt predict photos/ --model runs/train/soup.pt
 """
 
@@ -21,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", metavar="CKPT", help="two or more student checkpoints")
     p.add_argument("--out", "-o", required=True, help="the averaged checkpoint to write (.pt)")
     p.add_argument(
-        "--force", action="store_true", help="average runs that did not share an init_from"
+        "--force", action="store_true", help="average runs that did not start from the same weights"
     )
 
 

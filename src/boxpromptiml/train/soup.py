@@ -1,17 +1,27 @@
 """Model soups: one student whose weights are the average of several fine-tuned ones.
 
-Students fine-tuned from the same checkpoint (``init_from``, e.g. a synthetic-forgery
-pretraining) with different seeds usually stay in one basin of the loss, and the uniform
-average of their weights tends to score better than each of them, at the cost of one
-model at inference (Wortsman et al., "Model soups", ICML 2022). Students trained from
-different random heads do not share a basin; averaging them is refused unless forced.
+Students that start from the same weights and train apart (other seeds, or other
+augmentations on one seed) usually stay in one basin of the loss, and the uniform average
+of their weights tends to score better than each of them, at the cost of one model at
+inference (Wortsman et al., "Model soups", ICML 2022). Two runs start from the same
+weights when they fine-tune one ``init_from`` checkpoint, or when neither has one and
+they share the seed and the pretrained backbone (training seeds torch before it builds
+the student, so the random head is the same). Students trained from different random
+heads do not share a basin; averaging them is refused unless forced.
 
-Floating-point tensors (weights, BatchNorm statistics, the MGFM memory) are averaged;
-integer buffers (BatchNorm's batch counters) take the largest value.
+Floating-point tensors (weights, BatchNorm statistics, the MGFM memory) are averaged in
+float32 and stored in the first ingredient's dtype; integer buffers (BatchNorm's batch
+counters) take the largest value.
+
+Packaged models (``recipe``/``package_model``: fp16, with ``inference`` settings and
+provenance) average into a packaged model: the ``inference`` settings when all
+ingredients agree, the data ``manifest_sha256`` when they share it, and every
+ingredient's recipe and sha256.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -29,21 +39,43 @@ PathLike = str | os.PathLike[str]
 
 
 def _start(ckpt: dict[str, Any]) -> str | None:
-    """Where a run's weights started: its ``init_from`` checkpoint, or None (random head)."""
-    value = (ckpt.get("config") or {}).get("init_from")
-    return None if value is None else str(Path(value).resolve())
+    """Where a run's weights started, as a comparable text: its ``init_from`` checkpoint,
+    else its seed and pretrained backbone (from the training config, or from the recipe
+    of a packaged model); None when the file does not say."""
+    config = ckpt.get("config") or {}
+    if config.get("init_from") is not None:
+        return f"init_from {Path(config['init_from']).resolve()}"
+    recipe = ckpt.get("recipe") or {}
+    source = config if "seed" in config else recipe if "seed" in recipe else None
+    if source is None:
+        return None
+    return f"seed {source['seed']}, pretrained {source.get('pretrained')}"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _agreed(ckpts: Sequence[dict[str, Any]], key: str) -> Any:
+    """``key``'s value when every checkpoint holds the same one, else None."""
+    values = [c.get(key) for c in ckpts]
+    return values[0] if all(v == values[0] for v in values[1:]) else None
 
 
 def average_checkpoints(paths: Sequence[PathLike], out: PathLike, force: bool = False) -> Path:
     """Write to ``out`` a student checkpoint whose weights average those of ``paths``.
 
     Args:
-        paths: two or more ``best.pt``/``last.pt`` (or soup) checkpoints of one
-            architecture (same ``model_args``) and input size.
+        paths: two or more ``best.pt``/``last.pt``, packaged (``model.pt``) or soup
+            checkpoints of one architecture (same ``model_args``) and input size.
         out: the new checkpoint (written atomically; kind ``"soup"``, with ``soup_of``
             listing the sources). It loads like any student (``Localizer``, ``export``).
-        force: average even when the runs did not start from one ``init_from``
-            checkpoint (independently initialised students rarely average well).
+        force: average even when the runs did not start from the same weights
+            (independently initialised students rarely average well).
 
     Raises :class:`CheckpointError` naming the first file that does not fit.
     """
@@ -66,8 +98,9 @@ def average_checkpoints(paths: Sequence[PathLike], out: PathLike, force: bool = 
     starts = {_start(c) for c in ckpts}
     if not force and (None in starts or len(starts) > 1):
         raise CheckpointError(
-            f"{first}: the runs did not all fine-tune one init_from checkpoint "
-            f"(found {sorted(str(s) for s in starts)}); their average is unlikely to work "
+            f"{first}: the runs did not all start from the same weights (one init_from "
+            "checkpoint, or one seed and pretrained backbone; found "
+            f"{sorted(str(s) for s in starts)}); their average is unlikely to work "
             "(force=True / --force to average anyway)"
         )
     state: dict[str, torch.Tensor] = {}
@@ -80,13 +113,18 @@ def average_checkpoints(paths: Sequence[PathLike], out: PathLike, force: bool = 
             state[key] = torch.stack([t.float() for t in tensors]).mean(0).to(value.dtype)
         else:
             state[key] = torch.stack(tensors).amax(0)
-    payload = {
+    payload: dict[str, Any] = {
         "kind": "soup",
         "model_args": ref["model_args"],
         "config": ref.get("config"),
         "state_dict": state,
         "soup_of": [str(f) for f in files],
+        "soup_sha256": [_sha256(f) for f in files],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": ref.get("versions"),
     }
+    if any(c.get("recipe") for c in ckpts):  # packaged models: keep what they agree on
+        payload["recipe"] = {"soup_of": [c.get("recipe") for c in ckpts]}
+        payload["manifest_sha256"] = _agreed(ckpts, "manifest_sha256")
+        payload["inference"] = _agreed(ckpts, "inference") or {}
     return save_checkpoint(out_path, payload)
