@@ -761,12 +761,12 @@ def test_soup_of_packaged_runs_from_one_seed_keeps_their_inference_settings(
     # a third run of another seed started elsewhere: refused, and its settings would differ
     other = package_model(
         fit(_tiny_config(tmp_path / "c", epochs=1, val=[], seed=5)).last, tmp_path / "c.pt",
-        recipe={"seed": 5}, inference={"tile": False},
+        recipe={"seed": 5}, inference={"tile": True, "max_side": 32},
     )  # fmt: skip
     with pytest.raises(CheckpointError, match="same weights"):
         average_checkpoints([packed[0], other], tmp_path / "x.pt")
     mixed = read_checkpoint(average_checkpoints([packed[0], other], tmp_path / "x.pt", force=True))
-    assert mixed["inference"] == {} and mixed["manifest_sha256"] is None
+    assert mixed["inference"] == {"tile": True} and mixed["manifest_sha256"] is None
 
 
 def test_topk_image_loss_quiets_untouched_crops_and_asks_for_a_region() -> None:

@@ -14,9 +14,10 @@ float32 and stored in the first ingredient's dtype; integer buffers (BatchNorm's
 counters) take the largest value.
 
 Packaged models (``recipe``/``package_model``: fp16, with ``inference`` settings and
-provenance) average into a packaged model: the ``inference`` settings when all
-ingredients agree, the data ``manifest_sha256`` when they share it, and every
-ingredient's recipe and sha256.
+provenance) average into a packaged model: the ``inference`` settings on which all
+ingredients agree (a setting they differ on is left out, so the predictor's default
+applies), the data ``manifest_sha256`` when they share it, and every ingredient's recipe
+and sha256.
 """
 
 from __future__ import annotations
@@ -126,5 +127,8 @@ def average_checkpoints(paths: Sequence[PathLike], out: PathLike, force: bool = 
     if any(c.get("recipe") for c in ckpts):  # packaged models: keep what they agree on
         payload["recipe"] = {"soup_of": [c.get("recipe") for c in ckpts]}
         payload["manifest_sha256"] = _agreed(ckpts, "manifest_sha256")
-        payload["inference"] = _agreed(ckpts, "inference") or {}
+        settings = [c.get("inference") or {} for c in ckpts]
+        payload["inference"] = {
+            k: v for k, v in settings[0].items() if all(k in o and o[k] == v for o in settings)
+        }
     return save_checkpoint(out_path, payload)
