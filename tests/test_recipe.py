@@ -299,13 +299,17 @@ def test_shipped_students_load_and_predict(tmp_path: Path) -> None:
     # the default was trained with the image-level loss, general-v1 without it
     assert read_checkpoint(paths["general-v2"])["recipe"]["image_weight"] == 1.0
     assert read_checkpoint(paths["general-v1"])["recipe"].get("image_weight", 0.0) == 0.0
-    # the default mirrors at test time; the fast one fuses two levels and does not
+    # the default mirrors at test time; the fast one fuses two levels and does not, and is
+    # the soup of three recipe runs of one seed on the default's data
     assert Localizer.pretrained().tta == "h"
-    fast = read_checkpoint(paths["general-v2-fast"])
+    fast = read_checkpoint(paths["general-v3-fast"])
     assert (
         fast["model_args"]["num_scales"] == 2
-        and Localizer.pretrained("general-v2-fast").tta == "none"
+        and Localizer.pretrained("general-v3-fast").tta == "none"
     )
+    assert fast["kind"] == "soup" and len(fast["soup_sha256"]) == 3
+    assert fast["manifest_sha256"] == read_checkpoint(paths["general-v2"])["manifest_sha256"]
+    assert [r.get("photometric") for r in fast["recipe"]["soup_of"]] == [None, 0.8, 0.8]
 
 
 def test_missing_shipped_model_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
