@@ -310,12 +310,16 @@ def test_shipped_students_load_and_predict(tmp_path: Path) -> None:
     assert fast["kind"] == "soup" and len(fast["soup_sha256"]) == 3
     assert fast["manifest_sha256"] == read_checkpoint(paths["general-v2"])["manifest_sha256"]
     assert [r.get("photometric") for r in fast["recipe"]["soup_of"]] == [None, 0.8, 0.8]
+    # the default is the mirrored soup of general-v2 and its photometric sibling
+    default = read_checkpoint(paths["general-v3"])
+    assert DEFAULT_MODEL == "general-v3" and default["inference"]["tta"] == "h"
+    assert [r.get("photometric") for r in default["recipe"]["soup_of"]] == [None, 0.8]
 
 
 def test_missing_shipped_model_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import boxpromptiml.predict.shipped as shipped
 
-    monkeypatch.setitem(shipped.SHIPPED_MODELS, "general-v2", "absent.pt")
+    monkeypatch.setitem(shipped.SHIPPED_MODELS, shipped.DEFAULT_MODEL, "absent.pt")
     with pytest.raises(CheckpointError, match="shipped model is missing"):
         Localizer.pretrained()
     with pytest.raises(CheckpointError, match="not a shipped model; choose from"):
