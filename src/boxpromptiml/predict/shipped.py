@@ -6,16 +6,16 @@ Their training data, recipe commands and measured figures are in ``docs/model-ca
   same recipe, seed and data with global colour changes (``photometric`` 0.8), packaged
   with test-time mirroring: 16 % of held-out untouched photos flagged, image AUC 0.81,
   pixel F1 at about ``general-v2``'s.
-- ``general-v2``: trained with the image-level top-1 % loss and packaged
-  with test-time mirroring (``tta="h"``, two passes per window): quiet on untouched photos
-  (18 % of held-out photos with more than 1 % of pixels flagged), image AUC 0.80, but it
-  marks fewer manipulated pixels.
+- ``general-v2``: trained with the image-level top-1 % loss and packaged with test-time
+  mirroring (``tta="h"``, two passes per window): quiet on untouched photos (18 % of
+  held-out photos with more than 1 % of pixels flagged), image AUC 0.80, but it marks
+  fewer manipulated pixels.
 - ``general-v3-fast``: two backbone levels fused instead of three, one pass per window:
   4.5 ms per 224² window on two CPU cores (5.4–6.1 in a slower run of the same VM) against
-  5.7 for one pass of ``general-v2``. The
-  uniform weight soup of three runs of one seed on the same data (plain, with global
-  colour changes, and with those and a heavier positive weight): 22 % of untouched photos
-  flagged, image AUC 0.81, pixel F1 at about ``general-v2``'s. For bulk screening.
+  5.7 for one pass of ``general-v2``. The uniform weight soup of three runs of one seed on
+  the same data (plain, with global colour changes, and with those and a heavier positive
+  weight): 22 % of untouched photos flagged, image AUC 0.81, pixel F1 at about
+  ``general-v2``'s. For bulk screening.
 - ``general-v1``: the recipe without the image-level loss; marks manipulated regions more
   readily (pixel F1 above the all-pixels floor on real splices) at the price of flagging
   most untouched photos (69 %). For images already suspected.

@@ -22,7 +22,6 @@ The stages run through :class:`~boxpromptiml.pipeline.Pipeline` (records in
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 from collections.abc import Mapping, Sequence
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from boxpromptiml.errors import ConfigError, reject_unknown, without_later_defaults
+from boxpromptiml.weights import sha256_file
 
 __all__ = [
     "INFERENCE_SETTINGS",
@@ -216,10 +216,6 @@ class RecipeResult:
     manifest_sha256: str
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _synth_config(recipe: GeneralRecipe) -> Any:
     from boxpromptiml.synth import SynthConfig
 
@@ -391,7 +387,7 @@ def run_recipe(
         workers=synth_workers or default_workers(),
         isolate=True,
     )
-    manifest_sha = _sha256(data / "manifest.json")
+    manifest_sha = sha256_file(data / "manifest.json")
     run = out / "train"
     trained = pipe.train(_train_config(r, data, run))
     model = package_model(

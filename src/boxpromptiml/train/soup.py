@@ -22,7 +22,6 @@ and sha256.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -33,6 +32,7 @@ import torch
 
 from boxpromptiml.errors import CheckpointError
 from boxpromptiml.student.checkpoint import read_checkpoint, save_checkpoint
+from boxpromptiml.weights import sha256_file
 
 __all__ = ["average_checkpoints"]
 
@@ -51,14 +51,6 @@ def _start(ckpt: dict[str, Any]) -> str | None:
     if source is None:
         return None
     return f"seed {source['seed']}, pretrained {source.get('pretrained')}"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _agreed(ckpts: Sequence[dict[str, Any]], key: str) -> Any:
@@ -120,7 +112,7 @@ def average_checkpoints(paths: Sequence[PathLike], out: PathLike, force: bool = 
         "config": ref.get("config"),
         "state_dict": state,
         "soup_of": [str(f) for f in files],
-        "soup_sha256": [_sha256(f) for f in files],
+        "soup_sha256": [sha256_file(f) for f in files],
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": ref.get("versions"),
     }
