@@ -90,9 +90,9 @@ class Recipe:
     # average the weights of the runs at these seeds (comma list, e.g. "0,1,2") into one
     # student, a model soup: they must share a start, i.e. synthetic pretraining
     soup: str = ""
-    # start the fine-tuning from this student instead of ImageNet weights: "shipped" (the
-    # general-purpose student of the package) or a checkpoint path; its architecture is
-    # used and model/scales/dim/corr settings are ignored
+    # start the fine-tuning from this student instead of ImageNet weights: a shipped
+    # student by name (general-v1, general-v3, ...; boxpromptiml.predict.SHIPPED_MODELS)
+    # or a checkpoint path; its architecture is used and model/scales/dim/corr are ignored
     init: str = ""
     # self-training: rounds > 1 retrains on pseudo-masks refined by the previous round's
     # student (Pipeline.refine: student map inside the boxes averaged with the teacher's)
@@ -181,10 +181,12 @@ RUNS: dict[str, dict[str, Any]] = {
     # copy-moves only, for models that must see more than COVERAGE's copy-moves
     # (benchmarks/generalisation.py scores them on held-out splices and removals)
     "fast-synth-all-corr-8-e20": _FAST_ALL8_E20,
-    # the shipped general student fine-tuned on COVERAGE's pseudo-masks (the fast recipe's
+    # a shipped general student fine-tuned on COVERAGE's pseudo-masks (the fast recipe's
     # fine-tuning settings): does a general start keep the COVERAGE figure?
-    **_seeded("general-ft-e20", {**_PW6, "init": "shipped", "epochs": 20}, seeds=(0, 1, 2)),
-    "soup3-general-ft-e20": {**_PW6, "init": "shipped", "epochs": 20, "soup": "0,1,2"},
+    **_seeded("general-ft-e20", {**_PW6, "init": "general-v1", "epochs": 20}, seeds=(0, 1, 2)),
+    "soup3-general-ft-e20": {**_PW6, "init": "general-v1", "epochs": 20, "soup": "0,1,2"},
+    **_seeded("general-v3-ft-e20", {**_PW6, "init": "general-v3", "epochs": 20}, seeds=(0, 1, 2)),
+    "soup3-general-v3-ft-e20": {**_PW6, "init": "general-v3", "epochs": 20, "soup": "0,1,2"},
     # ... and with authentic images: 200 in the pretraining set, 31 photos in fine-tuning
     "fast-synth-all-au-corr-8-e20": _FAST_ALL8_AU_E20,
     # the pretrained students alone (epochs 0): synthetic forgeries only, no COVERAGE image
@@ -421,13 +423,18 @@ def run_one(
         train_dir = work_root / tag_of(replace(r, pos_weight_cv="", tta="none")) / "train"
     init_from = _synth_pretrain(work_root, r, student, pretrained) if r.synth else None
     if r.init:
-        from boxpromptiml.predict.shipped import shipped_model
+        from boxpromptiml.predict.shipped import SHIPPED_MODELS, shipped_model
         from boxpromptiml.student.build import StudentArgs
         from boxpromptiml.student.checkpoint import read_checkpoint
 
         if r.synth:
             raise SystemExit("init and synth both choose the start: set one")
-        init_from = shipped_model() if r.init == "shipped" else Path(r.init)
+        init_from = shipped_model(r.init) if r.init in SHIPPED_MODELS else Path(r.init)
+        if not init_from.is_file():
+            raise SystemExit(
+                f"init {r.init!r}: neither a shipped student ({', '.join(SHIPPED_MODELS)}) "
+                "nor a checkpoint file"
+            )
         student = StudentArgs.from_dict(read_checkpoint(init_from)["model_args"])
         pretrained = None
     if r.replay:

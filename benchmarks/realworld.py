@@ -19,9 +19,12 @@ Sets (each skipped when absent; none is copied into the repository):
 
 Per forged set: per-image pixel F1 at 0.5 (mean and 95 % bootstrap interval), the floor
 (every pixel marked manipulated), pixel AUC, and the image-level AUC of the set against
-the authentic photos, for three image scores (the map's ``max``, ``top1pct`` = mean of the
-top 1 % of pixels, ``mean``), and the share of forged images detected when the image
-threshold lets 5 % of the authentic photos through. On the authentic photos: mean share of pixels above 0.5
+the authentic photos, for every image score of ``boxpromptiml.metrics.IMAGE_REDUCTIONS``
+(the map's ``max``, ``mean``, and ``top<q>pct`` = mean of the top q % of pixels), and the
+share of forged images detected when the image threshold lets 5 % of the authentic photos
+through; ``development_image_auc``: the same AUC with the forged images of the development
+sets (coverage-train, casia2, mixed) pooled, the figure for choosing a score without the
+test split. Every image's scores are saved (``image_scores``) for later study. On the authentic photos: mean share of pixels above 0.5
 and share of photos with more than 1 % flagged, also per source (``by_source``). The inference settings are the model's
 own (packaged ones for a recipe model: tiled, longer side capped; plain resize for the
 others) unless ``--tile``/``--no-tile``, ``--max-side`` and ``--tta`` (test-time mirroring) say otherwise.
@@ -50,7 +53,7 @@ from _wild import SHARED, photo_split
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
-REDUCTIONS = ("max", "top1pct", "mean")
+DEVELOPMENT = ("coverage-train", "casia2", "mixed")
 
 
 def forged_sets() -> dict[str, list[tuple[str, Path, Path]]]:
@@ -95,9 +98,9 @@ def each_map(loc: Any, skip: tuple[str, ...] = ()) -> Any:
 
 
 def _scores(prob: np.ndarray) -> dict[str, float]:
-    from boxpromptiml.metrics import image_score
+    from boxpromptiml.metrics import IMAGE_REDUCTIONS, image_score
 
-    return {r: image_score(prob, r) for r in REDUCTIONS}
+    return {r: image_score(prob, r) for r in IMAGE_REDUCTIONS}
 
 
 def _flagged_summary(flagged: list[float]) -> dict[str, Any]:
@@ -124,7 +127,7 @@ def score_model(
     model: Path, tile: bool | None, max_side: int | None, tta: str | None = None
 ) -> dict[str, Any]:
     """Predict every set with ``model`` and score it (see the module docstring)."""
-    from boxpromptiml.metrics import bootstrap_ci, floor_f1, pixel_scores, roc_auc
+    from boxpromptiml.metrics import IMAGE_REDUCTIONS, bootstrap_ci, floor_f1, pixel_scores, roc_auc
     from boxpromptiml.predict import Localizer
 
     kwargs: dict[str, Any] = {}
@@ -160,7 +163,7 @@ def score_model(
         lo, hi = bootstrap_ci(f1)
         image_auc = {}
         at_5pct = {}
-        for r in REDUCTIONS:
+        for r in IMAGE_REDUCTIONS:
             if au_scores:  # the score 95 % of untouched photos stay under: 5 % false alarms
                 cut = float(np.quantile([x[r] for x in au_scores], 0.95))
                 at_5pct[r] = {"threshold": cut,
@@ -177,6 +180,14 @@ def score_model(
             "image_auc": image_auc,
             "detected_at_5pct_false_alarms": at_5pct,
         }
+    dev = [x for name in DEVELOPMENT for x in per_set.get(name, {}).get("sc", [])]
+    if dev and au_scores:
+        labels = [1] * len(dev) + [0] * len(au_scores)
+        out["development_image_auc"] = {
+            "n_forged": len(dev), "n_authentic": len(au_scores),
+            **{r: roc_auc([x[r] for x in dev + au_scores], labels) for r in IMAGE_REDUCTIONS},
+        }  # fmt: skip
+    out["image_scores"] = {"authentic": au_scores} | {k: v["sc"] for k, v in per_set.items()}
     out["seconds"] = round(time.perf_counter() - t0, 1)
     return out
 
@@ -210,17 +221,19 @@ def table(results: list[dict[str, Any]], score: str = "top1pct") -> str:
                 f"{v['f1']:.3f} [{v['f1_ci'][0]:.2f}, {v['f1_ci'][1]:.2f}] ({v['floor_f1']:.3f})"
                 if v else "–"
             )  # fmt: skip
-        aucs = [r["sets"][s]["image_auc"][score] for s in ("coverage-test", "casia2", "mixed")
+        aucs = [r["sets"][s]["image_auc"].get(score) for s in ("coverage-test", "casia2", "mixed")
                 if s in r["sets"]]  # fmt: skip
+        auc = f"{np.mean(aucs):.3f}" if aucs and None not in aucs else "–"  # older results
         au = r["authentic"]
         lines.append(
             f"| {r['label']} | " + " | ".join(cells)
-            + f" | {np.mean(aucs):.3f} | {au['flagged_pixels']:.3f} | {au['images_over_1pct']:.2f} |"
+            + f" | {auc} | {au['flagged_pixels']:.3f} | {au['images_over_1pct']:.2f} |"
         )  # fmt: skip
     return "\n".join(lines)
 
 
 def main() -> None:
+    from boxpromptiml.metrics import IMAGE_REDUCTIONS
     from boxpromptiml.predict.localizer import TTA_MODES
 
     p = argparse.ArgumentParser(
@@ -238,6 +251,8 @@ def main() -> None:
     p.add_argument("--tta", choices=TTA_MODES, default=None,
                    help="test-time mirroring (default: the model's own setting)")  # fmt: skip
     p.add_argument("--table", action="store_true", help="also write realworld-table.md")
+    p.add_argument("--score", default="top1pct", choices=IMAGE_REDUCTIONS,
+                   help="image score of the table's image AUC column (default top1pct)")  # fmt: skip
     args = p.parse_args()
     for m in args.models:
         if not m.is_file():
@@ -252,12 +267,12 @@ def main() -> None:
         )  # fmt: skip
         save(out)
         results.append(out)
-        print(table([out]).splitlines()[-1], flush=True)
+        print(table([out], args.score).splitlines()[-1], flush=True)
     for label in args.load:
         results.append(json.loads((RESULTS / f"realworld-{label}.json").read_text()))
     if not results:
         p.error("give MODELS to score or --load LABEL")
-    text = table(results)
+    text = table(results, args.score)
     print(text)
     if args.table:
         (RESULTS / "realworld-table.md").write_text(text + "\n")

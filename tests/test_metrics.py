@@ -317,6 +317,12 @@ def test_image_score_reductions() -> None:
     top3 = np.sort(prob.ravel())[-3:].astype(np.float64).mean()
     assert image_score(prob, "top1pct") == pytest.approx(float(top3))
     assert image_score(np.array([[0.25]]), "top1pct") == 0.25
+    # the top 5 / 10 / 25 % of the pixels: ceil(share * n) of them, at least one
+    ranked = np.sort(prob.ravel())[::-1].astype(np.float64)
+    for name, share in (("top5pct", 5), ("top10pct", 10), ("top25pct", 25)):
+        k = max(1, -(-ranked.size * share // 100))
+        assert image_score(prob, name) == pytest.approx(float(ranked[:k].mean()))
+    assert image_score(prob, "top25pct") < image_score(prob, "top5pct") < image_score(prob, "max")
 
 
 def test_image_score_invalid() -> None:

@@ -76,6 +76,8 @@ def test_inference_settings_change_without_retraining(recipe_run: Path, tmp_path
     assert "tta" not in read_checkpoint(run / "model.pt")["inference"]
     with pytest.raises(ConfigError, match="tta"):
         GeneralRecipe(tta="v")
+    with pytest.raises(ConfigError, match="image_score must be one of"):
+        GeneralRecipe(image_score="top3pct")
 
     # a packaged model copied with other inference settings: same weights and provenance
     src = recipe_run / "model.pt"
@@ -88,6 +90,11 @@ def test_inference_settings_change_without_retraining(recipe_run: Path, tmp_path
         set_inference(out, out, tta="hv")
     with pytest.raises(ConfigError, match="inference setting"):
         set_inference(src, tmp_path / "x.pt", tiles=True)
+    with pytest.raises(ConfigError, match="image_score must be one of"):
+        set_inference(src, tmp_path / "x.pt", image_score="median")
+    assert not (tmp_path / "x.pt").exists()
+    top5 = set_inference(src, tmp_path / "top5.pt", image_score="top5pct")
+    assert Localizer.from_checkpoint(top5).image_score == "top5pct"
 
 
 def test_predict_command_keeps_packaged_threshold_and_overlap_unless_given(
@@ -310,9 +317,11 @@ def test_shipped_students_load_and_predict(tmp_path: Path) -> None:
     assert fast["kind"] == "soup" and len(fast["soup_sha256"]) == 3
     assert fast["manifest_sha256"] == read_checkpoint(paths["general-v2"])["manifest_sha256"]
     assert [r.get("photometric") for r in fast["recipe"]["soup_of"]] == [None, 0.8, 0.8]
-    # the default is the mirrored soup of general-v2 and its photometric sibling
+    # the default is the mirrored soup of general-v2 and its photometric sibling, scored
+    # by the map's mean (the best pooled development-set image AUC, docs/results.md)
     default = read_checkpoint(paths["general-v3"])
     assert DEFAULT_MODEL == "general-v3" and default["inference"]["tta"] == "h"
+    assert Localizer.pretrained().image_score == "mean"
     assert [r.get("photometric") for r in default["recipe"]["soup_of"]] == [None, 0.8]
 
 

@@ -56,8 +56,9 @@ __all__ = [
     "roc_auc",
 ]
 
-#: Ways to turn a map into one image-level score (see :func:`image_score`).
-IMAGE_REDUCTIONS: tuple[str, ...] = ("max", "mean", "top1pct")
+#: Ways to turn a map into one image-level score (see :func:`image_score`): the largest
+#: pixel, the mean pixel, or the mean of the largest 1, 5, 10 or 25 % of the pixels.
+IMAGE_REDUCTIONS: tuple[str, ...] = ("max", "mean", "top1pct", "top5pct", "top10pct", "top25pct")
 
 #: Per-image pixel scores that :meth:`MetricAccumulator.summary` averages over manipulated
 #: images (``auc`` skips images with a constant mask).
@@ -322,8 +323,8 @@ def _pixel_scores(p: np.ndarray, m: np.ndarray, t: float) -> dict[str, float]:
 def image_score(prob: np.ndarray, reduce: str = "max") -> float:
     """One image-level score in ``[0, 1]`` from an ``(H, W)`` map in ``[0, 1]``.
 
-    ``reduce``: ``"max"`` (largest pixel), ``"mean"`` (mean pixel) or ``"top1pct"`` (mean
-    of the ``ceil(1 %)`` largest pixels, at least one).
+    ``reduce``: ``"max"`` (largest pixel), ``"mean"`` (mean pixel) or ``"top<q>pct"`` for
+    ``q`` in 1, 5, 10, 25 (mean of the ``ceil(q %)`` largest pixels, at least one).
     """
     return _image_score(_as_map(prob), _check_reduce(reduce))
 
@@ -335,7 +336,8 @@ def _image_score(prob: np.ndarray, reduce: str) -> float:
         return float(p.max())
     if reduce == "mean":
         return float(p.mean(dtype=np.float64))
-    k = max(1, math.ceil(p.size / 100))
+    share = int(reduce[len("top") : -len("pct")])  # "top5pct" -> 5 (validated names only)
+    k = max(1, math.ceil(p.size * share / 100))
     return float(np.partition(p, p.size - k)[p.size - k :].mean(dtype=np.float64))
 
 
@@ -409,8 +411,8 @@ class MetricAccumulator:
     Args:
         threshold: pixel threshold (``prob > threshold``), also used for image-level
             balanced accuracy (``image_score > threshold``).
-        image_reduce: how :func:`image_score` reduces a map (``max``, ``mean``,
-            ``top1pct``).
+        image_reduce: how :func:`image_score` reduces a map (one of
+            :data:`IMAGE_REDUCTIONS`).
 
     Image names must be unique; :meth:`merge` combines accumulators from several
     workers (``skip_duplicates=True`` drops the repeated tail samples that a distributed

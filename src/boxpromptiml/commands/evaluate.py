@@ -22,6 +22,7 @@ import argparse
 import sys
 
 from boxpromptiml.commands._common import (
+    IMAGE_SCORE_CHOICES,
     add_dataset_arguments,
     add_output_arguments,
     add_split_argument,
@@ -47,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--image-score",
-        choices=("max", "mean", "top1pct"),
+        choices=IMAGE_SCORE_CHOICES,
         default="max",
         help="how a map becomes an image-level score (default max)",
     )

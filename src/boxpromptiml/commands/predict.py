@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 
 from boxpromptiml.commands._common import (
+    IMAGE_SCORE_CHOICES,
     add_output_arguments,
     add_split_argument,
     output_from_args,
@@ -69,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--image-score",
-        choices=("max", "mean", "top1pct"),
+        choices=IMAGE_SCORE_CHOICES,
         default=None,
         help="how a map becomes an image-level score (default: the model's packaged "
         "setting, else max)",

@@ -150,7 +150,8 @@ class Localizer:
         backend: a :class:`~boxpromptiml.predict.backends.Backend` (PyTorch or ONNX Runtime);
             usually built by :meth:`from_checkpoint`.
         threshold: mask threshold (``prob > threshold``), in ``[0, 1]``.
-        image_score: map → image score reduction: ``max`` (default), ``mean``, ``top1pct``.
+        image_score: map → image score reduction: ``max`` (default), ``mean``, ``top1pct``,
+            ``top5pct``, ... (:data:`boxpromptiml.metrics.IMAGE_REDUCTIONS`).
         batch_size: images (or tiles) per forward pass.
         tile: sliding-window inference at full resolution for images larger than the
             model input (default: resize every image to the input).

@@ -134,7 +134,8 @@ class Prediction:
         prob: ``(H, W)`` ``float32`` probability map in ``[0, 1]`` at the original size.
         threshold: a pixel is in :attr:`mask` when ``prob > threshold``.
         score: image-level score in ``[0, 1]`` (:func:`boxpromptiml.metrics.image_score`).
-        score_reduce: how the score was computed (``max``, ``mean``, ``top1pct``).
+        score_reduce: how the score was computed (one of
+            :data:`boxpromptiml.metrics.IMAGE_REDUCTIONS`).
         image: ``(H, W, 3)`` ``uint8`` RGB input (kept for :meth:`plot`; may be ``None``).
         path: the source file, ``None`` for in-memory images.
         timings: milliseconds spent per stage: ``load``, ``preprocess``, ``inference``

@@ -66,6 +66,18 @@ GENERAL_SYNTH: dict[str, Any] = {
 }
 
 
+def _check_choices(settings: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` when ``tta`` or ``image_score`` in ``settings`` (when
+    present and not ``None``) is not one the predictor knows."""
+    from boxpromptiml.metrics import IMAGE_REDUCTIONS
+    from boxpromptiml.predict.localizer import TTA_MODES
+
+    for key, allowed in (("tta", TTA_MODES), ("image_score", IMAGE_REDUCTIONS)):
+        value = settings.get(key)
+        if value is not None and value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+
+
 @dataclass
 class GeneralRecipe:
     """Every setting of the general recipe.
@@ -151,11 +163,9 @@ class GeneralRecipe:
             or self.num_scales < 1
         ):
             raise ConfigError(f"num_scales must be a whole number >= 1, got {self.num_scales!r}")
-        from boxpromptiml.predict.localizer import TTA_MODES
         from boxpromptiml.train.config import check_photometric
 
-        if self.tta not in TTA_MODES:
-            raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, got {self.tta!r}")
+        _check_choices({"tta": self.tta, "image_score": self.image_score})
         check_photometric(self.photometric)
 
     def to_dict(self) -> dict[str, Any]:
@@ -329,6 +339,7 @@ def set_inference(model: PathLike, dest: PathLike, **changes: Any) -> Path:
     from boxpromptiml.student.checkpoint import read_checkpoint, save_checkpoint
 
     reject_unknown(changes, list(PACKAGED_SETTINGS), "inference setting")
+    _check_choices(changes)
     src, out = Path(model), Path(dest)
     if out.exists() and out.resolve() == src.resolve():
         raise ConfigError(f"{out}: set_inference writes a new file; give another dest")
