@@ -2,7 +2,8 @@
 
     python benchmarks/gate.py MODEL [MODEL ...] [--label NAME ...]
 
-For each model: per image its ``top1pct`` score, its pixel F1 at 0.5 (forged sets) or its
+For each model: per image its image score (the model's own ``image_score``, or
+``--score``), its pixel F1 at 0.5 (forged sets) or its
 share of pixels over 0.5 (untouched photos). A gate ``g`` keeps an image's map when its
 score is at least ``g`` and blanks it otherwise (a blanked forged image scores F1 0, a
 blanked untouched photo flags nothing). The untouched photos are split as in
@@ -34,22 +35,25 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DEV = ("coverage-train", "casia2", "mixed")
 
 
-def per_image(model: Path) -> dict[str, Any]:
+def per_image(model: Path, score_name: str | None = None) -> dict[str, Any]:
+    """Per image: score, F1 and floor (forged sets) or flagged share (untouched photos);
+    ``score_name``: the image reduction (default: the model's own ``image_score``)."""
     from boxpromptiml.metrics import floor_f1, image_score, pixel_scores
     from boxpromptiml.predict import Localizer
 
     loc = Localizer.from_checkpoint(model, device="auto")
+    reduce = score_name or loc.image_score
     untouched: list[dict[str, float]] = []
     sets: dict[str, list[dict[str, float]]] = {}
     for name, prob, mask in each_map(loc, skip=("coverage-all",)):
-        score = image_score(prob, "top1pct")
+        score = image_score(prob, reduce)
         if mask is None:
             untouched.append({"score": score, "flagged": float((prob > 0.5).mean())})
         else:
             sets.setdefault(name, []).append(
                 {"score": score, "f1": pixel_scores(prob, mask, 0.5)["f1"], "floor": floor_f1(mask)}
             )
-    return {"untouched": untouched, "sets": sets}
+    return {"score": reduce, "untouched": untouched, "sets": sets}
 
 
 def _f1(rows: list[dict[str, float]], g: float) -> float:
@@ -80,15 +84,19 @@ def table(data: dict[str, Any]) -> list[dict[str, float]]:
 
 
 def main() -> None:
+    from boxpromptiml.metrics import IMAGE_REDUCTIONS
+
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("models", nargs="+", type=Path)
     p.add_argument("--label", action="append", default=[])
+    p.add_argument("--score", default=None, choices=IMAGE_REDUCTIONS,
+                   help="image score to gate on (default: each model's own image_score)")  # fmt: skip
     args = p.parse_args()
     for i, m in enumerate(args.models):
         label = args.label[i] if i < len(args.label) else run_name(m)
-        data = per_image(m)
+        data = per_image(m, args.score)
         rows = table(data)
         out = {"label": label, "model": str(m), "rows": rows, "per_image": data,
                "command": "python benchmarks/gate.py " + " ".join(sys.argv[1:]),
@@ -98,7 +106,9 @@ def main() -> None:
         RESULTS.mkdir(parents=True, exist_ok=True)
         (RESULTS / f"gate-{label}.json").write_text(json.dumps(out, indent=2) + "\n")
         print(f"## {label}")
-        print("| gate (top1pct) | dev F1 − floor | coverage-test F1 | calib > 1 % | report > 1 % |")
+        print(
+            f"| gate ({data['score']}) | dev F1 − floor | coverage-test F1 | calib > 1 % | report > 1 % |"
+        )
         print("|---|---|---|---|---|")
         for r in rows:
             print(f"| {r['gate']:.3f} | {r['dev_f1_over_floor']:+.3f} | {r['coverage_test_f1']:.3f} | "
