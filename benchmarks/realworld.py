@@ -22,12 +22,14 @@ Per forged set: per-image pixel F1 at 0.5 (mean and 95 % bootstrap interval), th
 the authentic photos, for every image score of ``boxpromptiml.metrics.IMAGE_REDUCTIONS``
 (the map's ``max``, ``mean``, and ``top<q>pct`` = mean of the top q % of pixels), and the
 share of forged images detected when the image threshold lets 5 % of the authentic photos
-through; ``development_image_auc``: the same AUC with the forged images of the development
+through. ``development_image_auc``: the same AUC with the forged images of the development
 sets (coverage-train, casia2, mixed) pooled, the figure for choosing a score without the
-test split. Every image's scores are saved (``image_scores``) for later study. On the authentic photos: mean share of pixels above 0.5
-and share of photos with more than 1 % flagged, also per source (``by_source``). The inference settings are the model's
-own (packaged ones for a recipe model: tiled, longer side capped; plain resize for the
-others) unless ``--tile``/``--no-tile``, ``--max-side`` and ``--tta`` (test-time mirroring) say otherwise.
+test split; every image's scores are saved (``image_scores``). On the authentic photos:
+mean share of pixels above 0.5 and share of photos with more than 1 % flagged, also per
+source (``by_source``). The inference settings are the model's own (packaged ones for a
+recipe model: tiled, longer side capped; plain resize for the others) unless
+``--tile``/``--no-tile``, ``--max-side`` and ``--tta`` (test-time mirroring) say otherwise.
+The table's image AUC column reads ``--score`` (default ``top1pct``).
 
 Writes ``benchmarks/results/realworld-<label>.json`` per model and prints a Markdown table
 (also saved as ``benchmarks/results/realworld-table.md`` when ``--table`` is given).
