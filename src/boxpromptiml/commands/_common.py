@@ -14,10 +14,6 @@ import argparse
 from pathlib import Path
 
 from boxpromptiml.data.sources import DEFAULT_MASK_SUFFIXES, Dataset, parse_dataset_spec
-from boxpromptiml.metrics import IMAGE_REDUCTIONS
-
-#: ``--image-score`` choices of ``predict`` and ``evaluate``.
-IMAGE_SCORE_CHOICES: tuple[str, ...] = IMAGE_REDUCTIONS
 
 
 def add_output_arguments(

@@ -22,13 +22,13 @@ import argparse
 import sys
 
 from boxpromptiml.commands._common import (
-    IMAGE_SCORE_CHOICES,
     add_dataset_arguments,
     add_output_arguments,
     add_split_argument,
     dataset_from_args,
     output_from_args,
 )
+from boxpromptiml.metrics import IMAGE_REDUCTIONS
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -48,7 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--image-score",
-        choices=IMAGE_SCORE_CHOICES,
+        choices=IMAGE_REDUCTIONS,
         default="max",
         help="how a map becomes an image-level score (default max)",
     )

@@ -27,11 +27,11 @@ from __future__ import annotations
 import argparse
 
 from boxpromptiml.commands._common import (
-    IMAGE_SCORE_CHOICES,
     add_output_arguments,
     add_split_argument,
     output_from_args,
 )
+from boxpromptiml.metrics import IMAGE_REDUCTIONS
 
 #: ``--tta`` choices: :data:`boxpromptiml.predict.localizer.TTA_MODES`, spelt out so that
 #: building the parser does not import the predictor (a test keeps the two equal)
@@ -70,7 +70,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--image-score",
-        choices=IMAGE_SCORE_CHOICES,
+        choices=IMAGE_REDUCTIONS,
         default=None,
         help="how a map becomes an image-level score (default: the model's packaged "
         "setting, else max)",

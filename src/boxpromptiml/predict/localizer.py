@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +44,14 @@ from boxpromptiml.predict.preprocess import (
 from boxpromptiml.predict.result import Prediction
 from boxpromptiml.predict.tiling import predict_tiled
 
-__all__ = ["PACKAGED_SETTINGS", "TTA_MODES", "Localizer", "Skipped", "expand_sources"]
+__all__ = [
+    "PACKAGED_SETTINGS",
+    "TTA_MODES",
+    "Localizer",
+    "Skipped",
+    "check_choices",
+    "expand_sources",
+]
 
 PathLike = str | os.PathLike[str]
 
@@ -134,6 +141,16 @@ def calibrate(prob: np.ndarray, c: float) -> np.ndarray:
     return np.where(p <= c, low, high).astype(np.float32)
 
 
+def check_choices(settings: Mapping[str, Any]) -> None:
+    """Raise :class:`ConfigError` when ``tta`` or ``image_score`` in ``settings`` (when
+    present and not ``None``) is not one the predictor knows (:data:`TTA_MODES`,
+    :data:`boxpromptiml.metrics.IMAGE_REDUCTIONS`)."""
+    for key, allowed in (("tta", TTA_MODES), ("image_score", IMAGE_REDUCTIONS)):
+        value = settings.get(key)
+        if value is not None and value not in allowed:
+            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
+
+
 def gate_map(prob: np.ndarray, gate: float, reduce: str = "top1pct") -> np.ndarray:
     """``prob`` unchanged when its image score (``reduce``) is at least ``gate``; else
     scaled so that its maximum is under 0.5 (no mask pixel; the order of pixels kept)."""
@@ -196,14 +213,9 @@ class Localizer:
         ):
             raise ConfigError(f"calibration must lie in (0, 1) (or None), got {calibration!r}")
         self.calibration = None if calibration is None else float(calibration)
-        if tta not in TTA_MODES:
-            raise ConfigError(f"tta must be one of {', '.join(TTA_MODES)}, got {tta!r}")
+        check_choices({"tta": tta, "image_score": image_score})
         if not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"threshold must lie in [0, 1], got {threshold}")
-        if image_score not in IMAGE_REDUCTIONS:
-            raise ConfigError(
-                f"image_score must be one of {', '.join(IMAGE_REDUCTIONS)}, got {image_score!r}"
-            )
         if batch_size < 1:
             raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
         if not 0.0 <= overlap < 1.0:

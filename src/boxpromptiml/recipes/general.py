@@ -66,18 +66,6 @@ GENERAL_SYNTH: dict[str, Any] = {
 }
 
 
-def _check_choices(settings: Mapping[str, Any]) -> None:
-    """Raise :class:`ConfigError` when ``tta`` or ``image_score`` in ``settings`` (when
-    present and not ``None``) is not one the predictor knows."""
-    from boxpromptiml.metrics import IMAGE_REDUCTIONS
-    from boxpromptiml.predict.localizer import TTA_MODES
-
-    for key, allowed in (("tta", TTA_MODES), ("image_score", IMAGE_REDUCTIONS)):
-        value = settings.get(key)
-        if value is not None and value not in allowed:
-            raise ConfigError(f"{key} must be one of {', '.join(allowed)}, got {value!r}")
-
-
 @dataclass
 class GeneralRecipe:
     """Every setting of the general recipe.
@@ -163,9 +151,10 @@ class GeneralRecipe:
             or self.num_scales < 1
         ):
             raise ConfigError(f"num_scales must be a whole number >= 1, got {self.num_scales!r}")
+        from boxpromptiml.predict.localizer import check_choices
         from boxpromptiml.train.config import check_photometric
 
-        _check_choices({"tta": self.tta, "image_score": self.image_score})
+        check_choices({"tta": self.tta, "image_score": self.image_score})
         check_photometric(self.photometric)
 
     def to_dict(self) -> dict[str, Any]:
@@ -335,11 +324,11 @@ def set_inference(model: PathLike, dest: PathLike, **changes: Any) -> Path:
     provenance unchanged): e.g. ``set_inference("general-v2.pt", "out.pt", tta="h")``.
     A value of ``None`` removes the setting (the predictor's default applies). ``dest``
     may not be ``model`` itself; unknown settings raise :class:`ConfigError`."""
-    from boxpromptiml.predict.localizer import PACKAGED_SETTINGS
+    from boxpromptiml.predict.localizer import PACKAGED_SETTINGS, check_choices
     from boxpromptiml.student.checkpoint import read_checkpoint, save_checkpoint
 
     reject_unknown(changes, list(PACKAGED_SETTINGS), "inference setting")
-    _check_choices(changes)
+    check_choices(changes)
     src, out = Path(model), Path(dest)
     if out.exists() and out.resolve() == src.resolve():
         raise ConfigError(f"{out}: set_inference writes a new file; give another dest")
