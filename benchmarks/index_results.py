@@ -24,7 +24,8 @@ SCRIPTS = {
     "coverage": "coverage.py",
     "int8-coverage": "int8_coverage.py",
     "generalisation": "generalisation.py",
-    "realworld": "realworld.py / general_ablation.py",
+    "image-head": "image_head.py",
+    "realworld": "realworld.py / general_ablation.py / window_study.py / finetune_crop.py",
     "robustness": "robustness.py",
     "speed": "speed.py",
     "teachers": "teachers.py",
@@ -54,6 +55,13 @@ def _headline(d: Any) -> str:
         isinstance(v, dict) and "pseudo_iou" in v for v in settings.values()
     ):  # box_quality.py
         return ", ".join(f"{k} IoU {v['pseudo_iou']['mean']:.3f}" for k, v in settings.items())
+    auc = d.get("image_auc")
+    if isinstance(auc, dict) and isinstance(auc.get("head"), dict):  # image_head.py
+        return ", ".join(
+            f"{k} pooled development image AUC {auc[k]['development_pooled']:.3f}"
+            for k in ("head", "mean")
+            if isinstance(auc.get(k), dict)
+        )
     if isinstance(d.get("sets"), dict):
         return ", ".join(
             f"{k} {v['f1']:.3f}" for k, v in d["sets"].items() if isinstance(v, dict) and "f1" in v
