@@ -50,12 +50,7 @@ def main() -> None:
     p.add_argument("--label", help="result name (default general-v3-ft<size>)")
     args = p.parse_args()
     from boxpromptiml.pipeline import Pipeline
-    from boxpromptiml.recipes.general import (
-        _synth_config,
-        _train_config,
-        get_recipe,
-        package_model,
-    )
+    from boxpromptiml.recipes.general import get_recipe, package_model
     from boxpromptiml.synth.dataset import default_workers
 
     train_list = args.photos or write_lists(args.data_root)[0]
@@ -65,13 +60,13 @@ def main() -> None:
     data = Pipeline(args.data_root, tag="recipe").synth(
         "data",
         list(recipe.photos),
-        _synth_config(recipe),
+        recipe.synth_config(),
         folder=args.data_root / "data",
         workers=default_workers(),
         isolate=True,
     )
     run = args.run or args.data_root / f"ft{args.size}"
-    cfg = _train_config(recipe.replace(progress=True), data, run / "train")
+    cfg = recipe.replace(progress=True).train_config(data, run / "train")
     cfg = dataclasses.replace(
         cfg,
         init_from=START,

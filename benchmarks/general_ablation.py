@@ -54,7 +54,7 @@ def main() -> None:
     p.add_argument("--work", type=Path, default=REPO / "runs" / "bench-general-ablation")
     args = p.parse_args()
 
-    from boxpromptiml.recipes.general import _train_config, get_recipe
+    from boxpromptiml.recipes.general import get_recipe
     from boxpromptiml.train.loop import fit
 
     results = []
@@ -62,7 +62,7 @@ def main() -> None:
         name, over = parse_variant(spec)
         recipe = dataclasses.replace(get_recipe("general"), epochs=args.epochs, **over)
         run = args.work / name
-        cfg = _train_config(recipe, args.data, run)
+        cfg = recipe.train_config(args.data, run)
         forged = [s for s in cfg.train if s.mask is not None][: args.forged]
         authentic = [s for s in cfg.train if s.mask is None][: args.authentic]
         cfg.train = forged + authentic

@@ -253,12 +253,12 @@ def test_centred_noise_branch_builds_saves_and_exports(tmp_path: Path) -> None:
 
 
 def test_recipe_settings_added_later_keep_earlier_runs_valid() -> None:
-    from boxpromptiml.recipes.general import GeneralRecipe, _synth_config
+    from boxpromptiml.recipes.general import GeneralRecipe
 
     r = GeneralRecipe()
     assert "noise_norm" not in r.to_dict()  # an earlier run's recipe.json still matches
     assert r.replace(noise_norm="center").to_dict()["noise_norm"] == "center"
-    assert "camera" not in _synth_config(r).to_dict()
+    assert "camera" not in r.synth_config().to_dict()
     with pytest.raises(ConfigError, match="noise_norm"):
         GeneralRecipe(noise_norm="mean")
     assert "num_scales" not in r.to_dict()
@@ -268,7 +268,7 @@ def test_recipe_settings_added_later_keep_earlier_runs_valid() -> None:
 
 
 def test_recipe_num_scales_reaches_the_student(tmp_path: Path) -> None:
-    from boxpromptiml.recipes.general import GeneralRecipe, _train_config
+    from boxpromptiml.recipes.general import GeneralRecipe
 
     data = tmp_path / "data"
     for sub in ("Tp", "Gt"):
@@ -276,11 +276,11 @@ def test_recipe_num_scales_reaches_the_student(tmp_path: Path) -> None:
     img = np.zeros((32, 32, 3), np.uint8)
     cv2.imwrite(str(data / "Tp" / "a.png"), img)
     cv2.imwrite(str(data / "Gt" / "a.png"), img[..., 0])
-    preset = _train_config(GeneralRecipe(), data, tmp_path / "run").model
-    fewer = _train_config(GeneralRecipe(num_scales=2), data, tmp_path / "run").model
+    preset = GeneralRecipe().train_config(data, tmp_path / "run").model
+    fewer = GeneralRecipe(num_scales=2).train_config(data, tmp_path / "run").model
     assert (preset.num_scales, fewer.num_scales) == (3, 2)
     assert fewer == dataclasses.replace(preset, num_scales=2)  # nothing else changes
-    assert _train_config(GeneralRecipe(photometric=0.5), data, tmp_path / "run").photometric == 0.5
+    assert GeneralRecipe(photometric=0.5).train_config(data, tmp_path / "run").photometric == 0.5
     assert "photometric" not in GeneralRecipe().to_dict()
     with pytest.raises(ConfigError, match="photometric"):
         GeneralRecipe(photometric=2)

@@ -27,10 +27,14 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from boxpromptiml.errors import ConfigError, reject_unknown, without_later_defaults
 from boxpromptiml.weights import sha256_file
+
+if TYPE_CHECKING:
+    from boxpromptiml.synth import SynthConfig
+    from boxpromptiml.train.config import TrainConfig
 
 __all__ = [
     "INFERENCE_SETTINGS",
@@ -181,6 +185,62 @@ class GeneralRecipe:
         """A copy with ``changes`` (``None`` values ignored)."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
+    def synth_config(self) -> SynthConfig:
+        """The :class:`~boxpromptiml.synth.SynthConfig` of the recipe's synthetic data."""
+        from boxpromptiml.synth import SynthConfig
+
+        extra: dict[str, Any] = {
+            k: tuple(v) if isinstance(v, list) else v for k, v in self.synth.items()
+        }
+        for key in ("n", "authentic", "size", "seed"):
+            if key in extra:
+                raise ConfigError(f"recipe synth: set {key!r} at the recipe's top level")
+        return SynthConfig(
+            n=self.forged, authentic=self.authentic, size=self.size, seed=self.seed, **extra
+        )
+
+    def train_config(self, data: Path, run: Path) -> TrainConfig:
+        """The :class:`~boxpromptiml.train.TrainConfig` that trains the student on the
+        synthetic dataset ``data`` (``Tp/ Gt/ Au/``) into the run folder ``run``."""
+        from boxpromptiml.data.sources import load_dataset
+        from boxpromptiml.student import resolve_pretrained, resolve_student_args
+        from boxpromptiml.train.config import TrainConfig
+
+        # Tp/ + Gt/ pairs and the Au/ images (mask None: an all-zero target)
+        samples = list(load_dataset(data).samples)
+        model = resolve_student_args(
+            self.model,
+            corr_k=self.corr_k or None,
+            corr_level=self.corr_level,
+            noise=self.noise or None,
+            noise_norm=self.noise_norm,
+            num_scales=self.num_scales,
+        )
+        return TrainConfig(
+            train=samples,
+            out_dir=run,
+            supervision="gt",
+            model=model,
+            pretrained=resolve_pretrained(self.pretrained, self.model),
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            input_size=self.input_size,
+            crop=self.crop,  # type: ignore[arg-type]
+            lr=self.lr,
+            weight_decay=1e-4,
+            warmup_epochs=0.1,
+            pos_weight=self.pos_weight,
+            dice_weight=self.dice_weight,
+            image_weight=self.image_weight,
+            photometric=self.photometric,
+            seed=self.seed,
+            workers=self.workers,
+            accelerator=self.accelerator,
+            devices=self.devices,
+            precision=self.precision,
+            progress=self.progress,
+        )
+
 
 #: settings that only change how the packaged model predicts, not what is trained
 INFERENCE_SETTINGS = ("tile", "max_side", "image_score", "tta")
@@ -213,61 +273,6 @@ class RecipeResult:
     run: Path
     model: Path
     manifest_sha256: str
-
-
-def _synth_config(recipe: GeneralRecipe) -> Any:
-    from boxpromptiml.synth import SynthConfig
-
-    extra: dict[str, Any] = {
-        k: tuple(v) if isinstance(v, list) else v for k, v in recipe.synth.items()
-    }
-    for key in ("n", "authentic", "size", "seed"):
-        if key in extra:
-            raise ConfigError(f"recipe synth: set {key!r} at the recipe's top level")
-    return SynthConfig(
-        n=recipe.forged, authentic=recipe.authentic, size=recipe.size, seed=recipe.seed, **extra
-    )
-
-
-def _train_config(recipe: GeneralRecipe, data: Path, run: Path) -> Any:
-    from boxpromptiml.data.sources import load_dataset
-    from boxpromptiml.student import resolve_pretrained, resolve_student_args
-    from boxpromptiml.train.config import TrainConfig
-
-    # Tp/ + Gt/ pairs and the Au/ images (mask None: an all-zero target)
-    samples = list(load_dataset(data).samples)
-    model = resolve_student_args(
-        recipe.model,
-        corr_k=recipe.corr_k or None,
-        corr_level=recipe.corr_level,
-        noise=recipe.noise or None,
-        noise_norm=recipe.noise_norm,
-        num_scales=recipe.num_scales,
-    )
-    return TrainConfig(
-        train=samples,
-        out_dir=run,
-        supervision="gt",
-        model=model,
-        pretrained=resolve_pretrained(recipe.pretrained, recipe.model),
-        epochs=recipe.epochs,
-        batch_size=recipe.batch_size,
-        input_size=recipe.input_size,
-        crop=recipe.crop,  # type: ignore[arg-type]
-        lr=recipe.lr,
-        weight_decay=1e-4,
-        warmup_epochs=0.1,
-        pos_weight=recipe.pos_weight,
-        dice_weight=recipe.dice_weight,
-        image_weight=recipe.image_weight,
-        photometric=recipe.photometric,
-        seed=recipe.seed,
-        workers=recipe.workers,
-        accelerator=recipe.accelerator,
-        devices=recipe.devices,
-        precision=recipe.precision,
-        progress=recipe.progress,
-    )
 
 
 def package_model(
@@ -382,14 +387,14 @@ def run_recipe(
     data = pipe.synth(
         "data",
         photos,
-        _synth_config(r),
+        r.synth_config(),
         folder=out / "data",
         workers=synth_workers or default_workers(),
         isolate=True,
     )
     manifest_sha = sha256_file(data / "manifest.json")
     run = out / "train"
-    trained = pipe.train(_train_config(r, data, run))
+    trained = pipe.train(r.train_config(data, run))
     model = package_model(
         trained.last,
         out / "model.pt",
