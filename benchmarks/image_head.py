@@ -125,10 +125,9 @@ def main() -> None:
         y.append(0 if s.mask is None else 1)
     head = make_pipeline(StandardScaler(), LogisticRegression(C=args.C, max_iter=1000))
     head.fit(np.array(x), np.array(y))
-    synthetic_auc = auc(
-        [float(v) for v, t in zip(head.decision_function(np.array(x)), y, strict=True) if t],
-        [float(v) for v, t in zip(head.decision_function(np.array(x)), y, strict=True) if not t],
-    )
+    z = [float(v) for v in head.decision_function(np.array(x))]
+    synthetic_auc = auc([v for v, t in zip(z, y, strict=True) if t],
+                        [v for v, t in zip(z, y, strict=True) if not t])  # fmt: skip
 
     feats: dict[str, list[np.ndarray]] = {}
     for set_name, prob, _ in tqdm(
