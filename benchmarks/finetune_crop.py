@@ -32,8 +32,6 @@ from _wild import write_lists
 
 REPO = Path(__file__).resolve().parents[1]
 START = REPO / "src" / "boxpromptiml" / "assets" / "models" / "general-v3.pt"
-#: general-v3's packaged inference settings (docs/model-card.md)
-INFERENCE = {"tile": True, "max_side": 1536, "image_score": "mean", "tta": "h"}
 
 
 def main() -> None:
@@ -51,6 +49,7 @@ def main() -> None:
     args = p.parse_args()
     from boxpromptiml.pipeline import Pipeline
     from boxpromptiml.recipes.general import get_recipe, package_model
+    from boxpromptiml.student.checkpoint import read_checkpoint
     from boxpromptiml.synth.dataset import default_workers
 
     train_list = args.photos or write_lists(args.data_root)[0]
@@ -79,7 +78,8 @@ def main() -> None:
         save_every=100,
     )
     trained = Pipeline(run, tag="ft").train(cfg)
-    model = package_model(trained.last, run / "model.pt", inference=INFERENCE)
+    inference = read_checkpoint(START).get("inference")  # general-v3's own settings
+    model = package_model(trained.last, run / "model.pt", inference=inference)
     if args.size == 224:
         out = realworld.score_model(model, None, None, None)
     else:

@@ -71,14 +71,14 @@ def map_features(prob: np.ndarray) -> np.ndarray:
 
 def head_data(out: Path, n: int, authentic: int, seed: int) -> Path:
     """The head's synthetic training set (the general recipe's settings, ``seed``)."""
-    from boxpromptiml.recipes.general import GENERAL_SYNTH
-    from boxpromptiml.synth import SynthConfig
+    from boxpromptiml.recipes.general import get_recipe
     from boxpromptiml.synth.dataset import default_workers, make_dataset
 
     train, _ = photo_split()
-    synth = {k: tuple(v) if isinstance(v, list) else v for k, v in GENERAL_SYNTH.items()}
-    cfg = SynthConfig(n=n, authentic=authentic, size=768, seed=seed, **synth)
-    return make_dataset(train, out, config=cfg, workers=default_workers(), progress=True)
+    recipe = get_recipe("general").replace(forged=n, authentic=authentic, seed=seed)
+    return make_dataset(
+        train, out, config=recipe.synth_config(), workers=default_workers(), progress=True
+    )
 
 
 def auc(pos: list[float], neg: list[float]) -> float:

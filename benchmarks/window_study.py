@@ -31,20 +31,13 @@ import realworld
 from _runs import run_name
 
 
-def _ramp(n: int, window: int, overlap: float) -> np.ndarray:
-    """1-D blending weights over ``n`` pixels of a window of nominal side ``window``."""
-    margin = max(1, round(window * overlap / 2))
-    idx = np.arange(n, dtype=np.float32)
-    return np.minimum((np.minimum(idx, n - 1 - idx) + 1.0) / (margin + 1.0), 1.0)
-
-
 def windowed_localizer(window: int) -> Any:
     """A :class:`~boxpromptiml.predict.Localizer` subclass whose maps come from clipped
     ``window``-sided tiles at native resolution (see the module docstring)."""
     from boxpromptiml.data.images import cap_size
     from boxpromptiml.predict import Localizer
-    from boxpromptiml.predict.preprocess import images_to_batch, resize_prob
-    from boxpromptiml.predict.tiling import tile_starts
+    from boxpromptiml.predict.preprocess import resize_prob
+    from boxpromptiml.predict.tiling import predict_tiled
 
     class Windowed(Localizer):
         def _maps(self, images: list[np.ndarray]) -> list[tuple[np.ndarray, dict[str, float]]]:
@@ -53,20 +46,9 @@ def windowed_localizer(window: int) -> Any:
                 full = im.shape[:2]
                 if self.max_side is not None and max(full) > self.max_side:
                     im = cap_size(im, self.max_side)
-                h, w = im.shape[:2]
-                th, tw = min(window, h), min(window, w)
-                ys, xs = tile_starts(h, th, self.overlap), tile_starts(w, tw, self.overlap)
-                weight = np.outer(_ramp(th, window, self.overlap), _ramp(tw, window, self.overlap))
-                acc = np.zeros((h, w), np.float32)
-                norm = np.zeros((h, w), np.float32)
-                spots = [(y, x) for y in ys for x in xs]
-                for i in range(0, len(spots), self.batch_size):
-                    chunk = spots[i : i + self.batch_size]
-                    batch = images_to_batch([im[y : y + th, x : x + tw] for y, x in chunk])
-                    for (y, x), p in zip(chunk, self._forward(batch), strict=True):
-                        acc[y : y + th, x : x + tw] += p * weight
-                        norm[y : y + th, x : x + tw] += weight
-                prob = np.clip(acc / norm, 0.0, 1.0)
+                prob, _ = predict_tiled(
+                    im, self._run, window, self.overlap, self.batch_size, clip=True
+                )
                 out.append((prob if prob.shape == full else resize_prob(prob, full), {}))
             return out
 

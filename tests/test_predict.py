@@ -364,6 +364,27 @@ def test_tiled_reproduces_a_pointwise_model() -> None:
         assert n == len(tile_starts(max(h, 64), 64, 0.3)) * len(tile_starts(max(w, 64), 64, 0.3))
 
 
+def test_tiled_clip_cuts_windows_to_the_image() -> None:
+    """With ``clip``, a side shorter than the tile gets a shorter window (no padding), and a
+    per-pixel model is still reproduced exactly."""
+    seen: list[tuple[int, int]] = []
+
+    def pointwise(windows: list[np.ndarray]) -> np.ndarray:
+        seen.extend(w.shape[:2] for w in windows)
+        return np.stack([w.astype(np.float32).mean(axis=2) / 255.0 for w in windows])
+
+    rng = np.random.default_rng(6)
+    for h, w in [(150, 100), (40, 130), (30, 20)]:
+        seen.clear()
+        img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+        prob, n = predict_tiled(img, pointwise, tile=64, overlap=0.3, batch_size=3, clip=True)
+        np.testing.assert_allclose(prob, img.mean(axis=2) / 255.0, atol=1e-5)
+        assert set(seen) == {(min(h, 64), min(w, 64))}
+        assert n == len(tile_starts(h, min(h, 64), 0.3)) * len(tile_starts(w, min(w, 64), 0.3))
+    assert np.array_equal(blend_weights(64, 0.25, (64, 64)), blend_weights(64, 0.25))
+    assert blend_weights(64, 0.25, (30, 64)).shape == (30, 64)
+
+
 def test_tiled_localizer_shape_and_agreement(ckpt: Path, loc: Localizer) -> None:
     tiled = Localizer.from_checkpoint(ckpt, device="cpu", tile=True, overlap=0.25, batch_size=4)
     rng = np.random.default_rng(5)
