@@ -25,8 +25,10 @@ SCRIPTS = {
     "int8-coverage": "int8_coverage.py",
     "generalisation": "generalisation.py",
     "image-head": "image_head.py",
+    "photo-scaling": "photo_scaling.py",
     "realworld": "realworld.py / general_ablation.py / window_study.py / finetune_crop.py",
     "robustness": "robustness.py",
+    "score-reference": "score_reference.py",
     "speed": "speed.py",
     "teachers": "teachers.py",
     "train-speed": "train_speed.py",
@@ -61,6 +63,19 @@ def _headline(d: Any) -> str:
             f"{k} pooled development image AUC {auc[k]['development_pooled']:.3f}"
             for k in ("head", "mean")
             if isinstance(auc.get(k), dict)
+        )
+    if isinstance(d.get("forged_at_or_under"), dict):  # score_reference.py
+        halves = d.get("halves", {}).get("0.05", [])
+        return "at a 5 % untouched share: " + ", ".join(
+            [f"{k} {v['0.05']:.2f} caught" for k, v in d["forged_at_or_under"].items()]
+            + [f"halves flag {'/'.join(f'{h:.2f}' for h in halves)}"]
+        )
+    summ = d.get("summary")
+    if isinstance(summ, dict) and "dev_pixel_auc" in summ:  # photo_scaling.py
+        return (
+            f"{d.get('photos')} photos: development pixel AUC {summ['dev_pixel_auc']:.3f}, "
+            f"pooled image AUC {summ['dev_image_auc_mean']:.3f}, "
+            f"held-out synthetic F1 {summ['synthetic_f1']:.3f}"
         )
     if isinstance(d.get("sets"), dict):
         return ", ".join(

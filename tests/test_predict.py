@@ -593,3 +593,38 @@ def test_gate_quiets_low_score_images_and_keeps_their_ranking(ckpt: Path) -> Non
     )
     with pytest.raises(ConfigError, match="gate must lie"):
         Localizer.from_checkpoint(ckpt, device="cpu", gate=2.0)
+
+
+def test_reference_turns_a_score_into_the_share_of_untouched_photos(ckpt: Path) -> None:
+    """A model's untouched reference scores give each prediction the share of those photos
+    that score at least as high, only under the settings the reference was made with."""
+    img = np.random.default_rng(7).integers(0, 256, (SIZE, SIZE, 3), dtype=np.uint8)
+    base = Localizer.from_checkpoint(ckpt, device="cpu", image_score="mean")
+    score = base.predict([img])[0].score
+    assert 0.05 < score < 0.95
+    scores = [score - 0.01] * 7 + [score + 0.005, score + 0.01, score + 0.02]
+    ref = {"name": "ten test photos", "scores": scores, "settings": base.score_settings}
+    loc = Localizer.from_checkpoint(ckpt, device="cpu", image_score="mean", reference=ref)
+    pred = loc.predict([img])[0]
+    assert loc.reference_applies and pred.untouched_share == pytest.approx(0.3)
+    assert pred.to_dict()["untouched_share"] == pytest.approx(0.3)
+    assert loc.info["reference"] == "ten test photos" and loc.info["reference_photos"] == 10
+    # other settings change every score: no share is claimed
+    for other in ({"tta": "h"}, {"image_score": "max"}, {"tile": True}):
+        o = Localizer.from_checkpoint(ckpt, device="cpu", **{"image_score": "mean", **other},
+                                      reference=ref)  # fmt: skip
+        p = o.predict([img])[0]
+        assert not o.reference_applies and p.untouched_share is None
+        assert "untouched_share" not in p.to_dict() and "reference" not in o.info
+    bad = [
+        ({**ref, "scores": scores[:5]}, "at least 10"),
+        ({**ref, "scores": [*scores[:9], 1.5]}, r"lie in \[0, 1\]"),
+        ({**ref, "scores": [*scores[:9], float("nan")]}, r"lie in \[0, 1\]"),
+        ({"name": "x", "scores": scores}, "lacks settings"),
+        ({**ref, "settings": {"tta": "h"}}, "names its image_score"),
+        ({**ref, "settings": {**ref["settings"], "tiles": True}}, "unknown tiles"),
+        ([0.1] * 10, "must be a mapping"),
+    ]
+    for value, msg in bad:
+        with pytest.raises(ConfigError, match=msg):
+            Localizer.from_checkpoint(ckpt, device="cpu", reference=value)

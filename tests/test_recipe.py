@@ -333,3 +333,38 @@ def test_missing_shipped_model_is_a_clear_error(monkeypatch: pytest.MonkeyPatch)
         Localizer.pretrained()
     with pytest.raises(CheckpointError, match="not a shipped model; choose from"):
         Localizer.pretrained("general-v9")
+
+
+def test_packaged_reference_reaches_predict_outputs(
+    recipe_run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A reference added with ``set_inference`` travels with the model: ``boxprompt
+    predict`` writes each image's untouched share to json and summary.csv and prints it."""
+    from boxpromptiml.recipes import set_inference
+
+    src = recipe_run / "model.pt"
+    settings = Localizer.from_checkpoint(src).score_settings
+    ref = {"name": "test photos", "scores": [i / 20 for i in range(20)], "settings": settings}
+    model = set_inference(src, tmp_path / "ref.pt", reference=ref)
+    with pytest.raises(ConfigError, match="at least 10"):
+        set_inference(src, tmp_path / "bad.pt", reference={**ref, "scores": [0.5]})
+    assert not (tmp_path / "bad.pt").exists()
+    image = write_images(tmp_path / "img", [(96, 128)])[0]
+    out = tmp_path / "pred"
+    args = ["predict", str(image), "--model", str(model), "--no-overlay", "--no-progress"]
+    assert main([*args, "--out", str(out)]) == 0
+    rec = json.loads((out / "json" / f"{image.stem}.json").read_text())
+    want = sum(s >= rec["score"] for s in ref["scores"]) / 20
+    assert rec["untouched_share"] == pytest.approx(want)
+    header, row = (out / "summary.csv").read_text().strip().splitlines()
+    assert float(row.split(",")[header.split(",").index("untouched_share")]) == pytest.approx(want)
+    printed = capsys.readouterr().out
+    assert f"{100 * want:.0f} % of 20 untouched reference photos score as high" in printed
+    # another image score: the reference no longer applies and the column stays empty
+    assert main([*args, "--image-score", "max", "--out", str(tmp_path / "max")]) == 0
+    header, row = (tmp_path / "max" / "summary.csv").read_text().strip().splitlines()
+    assert row.split(",")[header.split(",").index("untouched_share")] == ""
+    # the ONNX export carries it too
+    onnx = tmp_path / "ref.onnx"
+    assert main(["export", "--model", str(model), "--out", str(onnx)]) == 0
+    assert Localizer.from_checkpoint(onnx, device="cpu").reference_applies

@@ -6,7 +6,9 @@ image, writes under runs/predict/<name> (auto-incremented, printed at the end):
   maps/<stem>.png       probability map, 0-255, at the image's size
   masks/<stem>.png      binary mask (map > --threshold)
   overlays/<stem>.jpg   heatmap overlay with the mask outlined
-  json/<stem>.json      image score, sizes, timings, model
+  json/<stem>.json      image score, sizes, timings, model; with the shipped students
+                        also the share of their untouched reference photos that score
+                        as high (printed for up to 10 images)
 plus summary.csv (one row per image), run.json and skipped.txt (unreadable files, which
 are skipped: one bad file never stops a run). Images are read, predicted and written one
 batch at a time, so memory stays bounded on large folders.
@@ -25,6 +27,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from boxpromptiml.commands._common import (
     add_output_arguments,
@@ -123,6 +126,31 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
+#: up to this many images, ``boxprompt predict`` prints one line per image
+SHOW_ROWS = 10
+
+
+def image_lines(rows: list[dict[str, Any]], localizer: Any) -> str:
+    """One line per predicted image: its score, the share of pixels marked and, when the
+    model carries an untouched reference for these settings, how many of those photos
+    score as high (:mod:`boxpromptiml.predict.reference`)."""
+    ref = localizer.reference if localizer.reference_applies else None
+    lines = []
+    for r in rows:
+        line = (
+            f"  {r['name']}: image score {float(r['score']):.3f} ({localizer.image_score}), "
+            f"{100 * float(r['mask_fraction']):.1f} % of pixels marked"
+        )
+        if ref is not None and r.get("untouched_share") != "":
+            share = float(r["untouched_share"])
+            line += (
+                f"; {100 * share:.0f} % of {len(ref['scores'])} untouched reference photos "
+                "score as high"
+            )
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def run(args: argparse.Namespace) -> int:
     import sys
 
@@ -182,5 +210,7 @@ def run(args: argparse.Namespace) -> int:
             else ""
         )
     )
+    if 0 < len(result.rows) <= SHOW_ROWS:
+        print(image_lines(result.rows, localizer))
     print(f"results saved to {out} (maps for 'boxprompt evaluate DATASET --pred {out / 'maps'}')")
     return 0 if result.n_predicted else 1

@@ -41,6 +41,7 @@ from boxpromptiml.predict.preprocess import (
     resize_image,
     resize_prob,
 )
+from boxpromptiml.predict.reference import check_reference, matches, untouched_share
 from boxpromptiml.predict.result import Prediction
 from boxpromptiml.predict.tiling import predict_tiled
 
@@ -61,6 +62,7 @@ TTA_MODES = ("none", "h", "hv")
 #: ONNX metadata); :meth:`Localizer.from_checkpoint` applies them unless told otherwise
 PACKAGED_SETTINGS = (
     "tile", "max_side", "image_score", "overlap", "threshold", "calibration", "gate", "tta",
+    "reference",
 )  # fmt: skip
 
 
@@ -144,7 +146,10 @@ def calibrate(prob: np.ndarray, c: float) -> np.ndarray:
 def check_choices(settings: Mapping[str, Any]) -> None:
     """Raise :class:`ConfigError` when ``tta`` or ``image_score`` in ``settings`` (when
     present and not ``None``) is not one the predictor knows (:data:`TTA_MODES`,
-    :data:`boxpromptiml.metrics.IMAGE_REDUCTIONS`)."""
+    :data:`boxpromptiml.metrics.IMAGE_REDUCTIONS`), or a ``reference`` is malformed
+    (:func:`~boxpromptiml.predict.reference.check_reference`)."""
+    if settings.get("reference") is not None:
+        check_reference(settings["reference"])
     for key, allowed in (("tta", TTA_MODES), ("image_score", IMAGE_REDUCTIONS)):
         value = settings.get(key)
         if value is not None and value not in allowed:
@@ -189,6 +194,10 @@ class Localizer:
             calibration) is under it has its map scaled so that no pixel reaches 0.5 (no
             mask, the ranking inside the image kept). Quiets untouched photos at the price
             of missed forgeries under the cut (``benchmarks/gate.py`` measures it).
+        reference: ``None`` or the image scores of untouched reference photos with the
+            settings they were computed with (:mod:`boxpromptiml.predict.reference`);
+            when the settings match, each :class:`Prediction` carries
+            ``untouched_share``, the share of those photos that scored at least as high.
     """
 
     def __init__(
@@ -204,7 +213,9 @@ class Localizer:
         max_side: int | None = None,
         calibration: float | None = None,
         gate: float | None = None,
+        reference: Mapping[str, Any] | None = None,
     ) -> None:
+        self.reference = None if reference is None else check_reference(reference)
         if gate is not None and not (isinstance(gate, int | float) and 0.0 <= float(gate) <= 1.0):
             raise ConfigError(f"gate must lie in [0, 1] (or None), got {gate!r}")
         self.gate = None if gate is None else float(gate)
@@ -286,6 +297,7 @@ class Localizer:
     @property
     def info(self) -> dict[str, Any]:
         """Runtime, device, model file, precision and settings (saved with each prediction)."""
+        ref = self.reference if self.reference_applies else None
         return {
             **self.backend.info,
             "input_size": self.input_size,
@@ -295,7 +307,31 @@ class Localizer:
             **({"tta": self.tta} if self.tta != "none" else {}),
             **({"calibration": self.calibration} if self.calibration is not None else {}),
             **({"gate": self.gate} if self.gate is not None else {}),
+            **(
+                {"reference": ref["name"], "reference_photos": len(ref["scores"])}
+                if ref is not None
+                else {}
+            ),
         }
+
+    @property
+    def score_settings(self) -> dict[str, Any]:
+        """The settings that change an image score
+        (:data:`~boxpromptiml.predict.reference.SCORE_SETTINGS`; ``None`` where unused)."""
+        return {
+            "image_score": self.image_score,
+            "tile": self.tile,
+            "overlap": self.overlap if self.tile else None,
+            "max_side": self.max_side if self.tile else None,
+            "tta": self.tta,
+            "calibration": self.calibration,
+            "gate": self.gate,
+        }
+
+    @property
+    def reference_applies(self) -> bool:
+        """Whether a reference is loaded and was computed with this localizer's settings."""
+        return self.reference is not None and matches(self.reference, self.score_settings)
 
     def _forward(self, batch: np.ndarray) -> np.ndarray:
         """``(B, 3, S, S)`` float32 batch → ``(B, S, S)`` probabilities, averaged over the
@@ -466,6 +502,7 @@ class Localizer:
     ) -> Iterator[Prediction | Skipped]:
         by_name = self._maps_or_errors([x for x in loaded if x.image is not None])
         info = self.info
+        ref = self.reference if self.reference_applies else None
         for x in loaded:
             result = by_name.get(x.name)
             if x.error is not None or x.image is None or isinstance(result, str) or result is None:
@@ -486,6 +523,7 @@ class Localizer:
                 threshold=self.threshold,
                 score=score,
                 score_reduce=self.image_score,
+                untouched_share=None if ref is None else untouched_share(ref, score),
                 image=x.image if keep_image else None,
                 path=x.path,
                 timings=timings,

@@ -136,6 +136,9 @@ class Prediction:
         score: image-level score in ``[0, 1]`` (:func:`boxpromptiml.metrics.image_score`).
         score_reduce: how the score was computed (one of
             :data:`boxpromptiml.metrics.IMAGE_REDUCTIONS`).
+        untouched_share: share in ``[0, 1]`` of the model's untouched reference photos
+            that scored at least :attr:`score` (:mod:`boxpromptiml.predict.reference`);
+            ``None`` when the model carries no reference for the settings used.
         image: ``(H, W, 3)`` ``uint8`` RGB input (kept for :meth:`plot`; may be ``None``).
         path: the source file, ``None`` for in-memory images.
         timings: milliseconds spent per stage: ``load``, ``preprocess``, ``inference``
@@ -148,6 +151,7 @@ class Prediction:
     threshold: float
     score: float
     score_reduce: str = "max"
+    untouched_share: float | None = None
     image: np.ndarray | None = None
     path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -179,6 +183,11 @@ class Prediction:
             "height": h,
             "score": round(self.score, 6),
             "score_reduce": self.score_reduce,
+            **(
+                {"untouched_share": round(self.untouched_share, 6)}
+                if self.untouched_share is not None
+                else {}
+            ),
             "threshold": self.threshold,
             "mask_fraction": round(self.mask_fraction, 6),
             "timings_ms": {k: round(v, 3) for k, v in self.timings.items()},

@@ -39,6 +39,7 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "width",
     "height",
     "score",
+    "untouched_share",
     "mask_fraction",
     "threshold",
     "load_ms",
@@ -59,6 +60,8 @@ class PredictRun:
     skipped: list[Skipped] = field(default_factory=list)
     seconds: float = 0.0
     files: dict[str, Path] = field(default_factory=dict)
+    #: the ``summary.csv`` rows (strings and numbers, :data:`SUMMARY_COLUMNS`), in input order
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def images_per_second(self) -> float:
@@ -75,6 +78,7 @@ def _row(pred: Prediction, paths: dict[str, Path], out_dir: Path) -> dict[str, A
         "width": w,
         "height": h,
         "score": f"{pred.score:.6f}",
+        "untouched_share": "" if pred.untouched_share is None else f"{pred.untouched_share:.4f}",
         "mask_fraction": f"{pred.mask_fraction:.6f}",
         "threshold": pred.threshold,
         "load_ms": f"{t.get('load', 0.0):.3f}",
@@ -158,7 +162,7 @@ def predict_to_folder(
     if skipped:
         text = "".join(f"{s.source}\t{s.reason}\n" for s in skipped)
         files["skipped"] = atomic_write_text(out / "skipped.txt", text)
-    run = PredictRun(out, len(paths), len(rows), skipped, seconds, files)
+    run = PredictRun(out, len(paths), len(rows), skipped, seconds, files, rows)
     files["run"] = atomic_write_json(
         out / "run.json",
         {
