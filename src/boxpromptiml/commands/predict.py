@@ -27,7 +27,7 @@ examples:
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from boxpromptiml.commands._common import (
     add_output_arguments,
@@ -35,6 +35,9 @@ from boxpromptiml.commands._common import (
     output_from_args,
 )
 from boxpromptiml.metrics import IMAGE_REDUCTIONS
+
+if TYPE_CHECKING:
+    from boxpromptiml.predict import Localizer
 
 #: ``--tta`` choices: :data:`boxpromptiml.predict.localizer.TTA_MODES`, spelt out so that
 #: building the parser does not import the predictor (a test keeps the two equal)
@@ -130,7 +133,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 SHOW_ROWS = 10
 
 
-def image_lines(rows: list[dict[str, Any]], localizer: Any) -> str:
+def image_lines(rows: list[dict[str, Any]], localizer: Localizer) -> str:
     """One line per predicted image: its score, the share of pixels marked and, when the
     model carries an untouched reference for these settings, how many of those photos
     score as high (:mod:`boxpromptiml.predict.reference`)."""
