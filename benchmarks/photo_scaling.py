@@ -32,12 +32,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import random
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -101,13 +98,14 @@ def run_point(n: int, seed: int, args: argparse.Namespace, synth_set: Path) -> d
     recipe = get_recipe("general").replace(
         photos=[str(photos)], forged=args.forged, authentic=args.authentic, seed=seed, epochs=1
     )
+    pipe = Pipeline(folder, tag="scaling")
     t0 = time.perf_counter()
-    data = Pipeline(folder, tag="scaling").synth(
+    data = pipe.synth(
         "data", list(recipe.photos), recipe.synth_config(), folder=folder / "data",
         workers=default_workers(), isolate=True,
     )  # fmt: skip
     t_synth = time.perf_counter() - t0
-    trained = Pipeline(folder, tag="scaling").train(recipe.train_config(data, folder / "train"))
+    trained = pipe.train(recipe.train_config(data, folder / "train"))
     t_train = time.perf_counter() - t0 - t_synth
     model = package_model(trained.last, folder / "model.pt", inference=recipe.inference())
     rw = realworld.score_model(model, None, None, None)
@@ -127,19 +125,6 @@ def run_point(n: int, seed: int, args: argparse.Namespace, synth_set: Path) -> d
     }  # fmt: skip
     out["summary"] = summary(out)
     return out
-
-
-def save(out: dict[str, Any]) -> Path:
-    """Write ``benchmarks/results/<label>.json`` with date and machine."""
-    out.setdefault("date", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
-    out.setdefault("machine", {"cpu": platform.processor() or platform.machine(),
-                               "cores": os.cpu_count()})  # fmt: skip
-    path = realworld.RESULTS / f"{out['label']}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(out, indent=2) + "\n")
-    tmp.replace(path)
-    return path
 
 
 COLUMNS = (
@@ -223,7 +208,7 @@ def main() -> None:
     synth_set = generalisation.make_set(REPO / "runs" / "bench-generalisation", 60, 60)
     for n, seed in points:
         out = run_point(n, seed, args, synth_set)
-        print(f"wrote {save(out)}", flush=True)
+        print(f"wrote {realworld.save(out, name=out['label'] + '.json')}", flush=True)
         results.append(out)
         print(table([out]).splitlines()[-1], flush=True)
     print(table(results))

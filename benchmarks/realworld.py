@@ -194,17 +194,19 @@ def score_model(
     return out
 
 
-def save(out: dict[str, Any]) -> Path:
-    """Write one result as ``benchmarks/results/realworld-<label>.json`` (with date, machine)."""
+def save(out: dict[str, Any], name: str | None = None) -> Path:
+    """Write one result, with date and machine, atomically as ``benchmarks/results/NAME``
+    (default ``realworld-<label>.json``)."""
+    from boxpromptiml.fileio import atomic_write_text
+
     out.setdefault("date", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"))
     out.setdefault(
         "machine", {"cpu": platform.processor() or platform.machine(),
                     "cores": os.cpu_count(), "python": platform.python_version()}
     )  # fmt: skip
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"realworld-{out['label']}.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
-    return path
+    path = RESULTS / (name or f"realworld-{out['label']}.json")
+    return atomic_write_text(path, json.dumps(out, indent=2) + "\n")
 
 
 def table(results: list[dict[str, Any]], score: str = "top1pct") -> str:

@@ -23,10 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -35,19 +32,17 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _runs import run_name
 from _wild import WALLPAPERS, photo_split
-from realworld import RESULTS, each_map
+from realworld import each_map, save
 
 CUTS = (0.05, 0.10, 0.20)
 
 
-def share_at_least(ref: list[float], score: float) -> float:
-    """Share of ``ref`` scores at least ``score`` (what the predictor reports)."""
-    return float(np.mean([s >= score for s in ref]))
-
-
 def flagged(ref: list[float], scores: list[float], cut: float) -> float:
-    """Share of ``scores`` whose share against ``ref`` is at most ``cut``."""
-    return float(np.mean([share_at_least(ref, s) <= cut for s in scores]))
+    """Share of ``scores`` whose untouched share against ``ref`` (what the predictor
+    reports) is at most ``cut``."""
+    from boxpromptiml.predict.reference import untouched_share
+
+    return float(np.mean([untouched_share(ref, s) <= cut for s in scores]))
 
 
 def reference_name(held: list[Path]) -> str:
@@ -86,11 +81,12 @@ def main() -> None:
         else:
             forged.setdefault(set_name, []).append(s)
     halves = (au[0::2], au[1::2])
+    ref = {"name": reference_name(held), "scores": sorted(au), "settings": loc.score_settings}
     out: dict[str, Any] = {
         "label": args.label or run_name(args.model),
         "model": str(args.model),
-        "settings": loc.score_settings,
-        "reference": {"name": reference_name(held), "n": len(au)},
+        "settings": ref["settings"],
+        "reference": {"name": ref["name"], "n": len(au)},
         "halves": {
             f"{cut:.2f}": [flagged(halves[0], halves[1], cut), flagged(halves[1], halves[0], cut)]
             for cut in CUTS
@@ -99,18 +95,13 @@ def main() -> None:
             name: {"n": len(v), **{f"{cut:.2f}": flagged(au, v, cut) for cut in CUTS}}
             for name, v in forged.items()
         },
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count()},
         "command": "python benchmarks/score_reference.py " + " ".join(sys.argv[1:]),
     }
-    ref = {"name": reference_name(held), "scores": sorted(au), "settings": loc.score_settings}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     set_inference(args.model, args.out, reference=ref)
     check = Localizer.from_checkpoint(args.out, device="cpu")
     assert check.reference_applies, "the packaged reference does not match the packaged settings"
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"score-reference-{out['label']}.json"
-    path.write_text(json.dumps(out, indent=2) + "\n")
+    path = save(out, name=f"score-reference-{out['label']}.json")
     print(json.dumps({k: out[k] for k in ("settings", "halves", "forged_at_or_under")}, indent=1))
     print(f"wrote {path} and {args.out}")
 

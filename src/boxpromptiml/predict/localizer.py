@@ -523,7 +523,7 @@ class Localizer:
                 threshold=self.threshold,
                 score=score,
                 score_reduce=self.image_score,
-                untouched_share=None if ref is None else untouched_share(ref, score),
+                untouched_share=None if ref is None else untouched_share(ref["scores"], score),
                 image=x.image if keep_image else None,
                 path=x.path,
                 timings=timings,

@@ -23,7 +23,7 @@ A reference is a dict::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from boxpromptiml.errors import ConfigError
@@ -84,7 +84,7 @@ def matches(ref: Mapping[str, Any], settings: Mapping[str, Any]) -> bool:
     return True
 
 
-def untouched_share(ref: Mapping[str, Any], score: float) -> float:
-    """Share in ``[0, 1]`` of the reference photos whose score is at least ``score``."""
-    scores = ref["scores"]
+def untouched_share(scores: Sequence[float], score: float) -> float:
+    """Share in ``[0, 1]`` of the reference ``scores`` (a reference's ``"scores"``) that are
+    at least ``score``."""
     return sum(1 for s in scores if s >= score) / len(scores)
