@@ -13,7 +13,13 @@ nested: 12 ⊂ 24 ⊂ 48 ⊂ 96), synthesises ``--forged`` forgeries and ``--aut
 untouched images from them with the recipe's settings and ``SEED`` (default 0), and trains
 the recipe's student (ImageNet start, the recipe's losses and crops) for one epoch on
 them: the reduced budget of ``benchmarks/general_ablation.py``. Only the photo count (and,
-for a second seed, the random draws) differ between points. The student is packaged with
+for a second seed, the random draws) differ between points. ``--variant NAME --synth
+KEY=VALUE ...`` changes synthesiser settings from the recipe's for every point it runs (the
+points are named ``n<N>-s<SEED>-NAME``), to compare a kind of synthetic data against the
+plain points at the same budget, e.g.::
+
+    python benchmarks/photo_scaling.py --point 96 --point 96:1 --variant object06 \
+        --synth splice_object=0.6 The student is packaged with
 the recipe's inference settings (tiled at native resolution, one pass) and scored:
 
 - on real data by ``benchmarks/realworld.py`` (F1, pixel AUC, image AUCs, untouched
@@ -58,6 +64,11 @@ def parse_point(text: str) -> tuple[int, int]:
         raise SystemExit(f"--point: expected N[:SEED] with whole numbers, got {text!r}") from None
 
 
+def point_name(n: int, seed: int, variant: str | None) -> str:
+    """``n96-s0``, or ``n96-s0-<variant>`` for a point with changed synthesiser settings."""
+    return f"n{n}-s{seed}" + (f"-{variant}" if variant else "")
+
+
 def photo_order() -> list[Path]:
     """The recipe's training photos in one fixed random order (seed 0)."""
     train, _ = photo_split()
@@ -91,13 +102,15 @@ def run_point(n: int, seed: int, args: argparse.Namespace, synth_set: Path) -> d
     order = photo_order()
     if n < 2 or n > len(order):
         raise SystemExit(f"--point {n}: choose between 2 and {len(order)} photos")
-    folder = args.work / f"n{n}-s{seed}"
+    folder = args.work / point_name(n, seed, args.variant)
     folder.mkdir(parents=True, exist_ok=True)
     photos = folder / "photos.txt"
     photos.write_text("".join(f"{p.resolve()}\n" for p in order[:n]), encoding="utf-8")
-    recipe = get_recipe("general").replace(
-        photos=[str(photos)], forged=args.forged, authentic=args.authentic, seed=seed, epochs=1
-    )
+    recipe = get_recipe("general")
+    recipe = recipe.replace(
+        photos=[str(photos)], forged=args.forged, authentic=args.authentic, seed=seed, epochs=1,
+        synth={**recipe.synth, **args.synth},
+    )  # fmt: skip
     pipe = Pipeline(folder, tag="scaling")
     t0 = time.perf_counter()
     data = pipe.synth(
@@ -112,9 +125,10 @@ def run_point(n: int, seed: int, args: argparse.Namespace, synth_set: Path) -> d
     rw.pop("image_scores", None)  # per-image scores stay in the run folder
     gen = generalisation.score(model, synth_set, folder / "synthetic")
     out: dict[str, Any] = {
-        "label": f"photo-scaling-n{n}-s{seed}",
+        "label": f"photo-scaling-{point_name(n, seed, args.variant)}",
         "photos": n,
         "seed": seed,
+        "synth_changes": args.synth,
         "photo_names": [p.name for p in order[:n]],
         "train": {"forged": args.forged, "authentic": args.authentic, "epochs": 1,
                   "synth_seconds": round(t_synth, 1), "train_seconds": round(t_train, 1)},
@@ -193,12 +207,25 @@ def main() -> None:
     p.add_argument("--table-only", action="store_true",
                    help="print the table of the points' saved results, run nothing")  # fmt: skip
     p.add_argument("--plot", type=Path, help="also draw the points' results into this PNG")
+    p.add_argument("--synth", action="append", default=[], metavar="KEY=VALUE",
+                   help="a synthesiser setting changed from the recipe's (SynthConfig field); "
+                   "needs --variant")  # fmt: skip
+    p.add_argument("--variant", help="name of the changed settings, added to each point's name")
     args = p.parse_args()
+    from boxpromptiml.overrides import parse_overrides
+    from boxpromptiml.recipes.general import GENERAL_SYNTH
+    from boxpromptiml.synth import SynthConfig
+
+    args.synth = parse_overrides(
+        args.synth, "--synth", {**SynthConfig().to_dict(), **GENERAL_SYNTH}
+    )
+    if bool(args.synth) != bool(args.variant):
+        p.error("--synth and --variant go together: name the changed settings")
     points = [parse_point(t) for t in args.point]
     results = []
     if args.table_only:
         for n, seed in points:
-            path = realworld.RESULTS / f"photo-scaling-n{n}-s{seed}.json"
+            path = realworld.RESULTS / f"photo-scaling-{point_name(n, seed, args.variant)}.json"
             if path.is_file():
                 results.append(json.loads(path.read_text()))
         print(table(results))

@@ -424,3 +424,96 @@ def test_cli_synth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["synth", "--set", "fether=0", "--out", str(tmp_path / "x")]) == 2
     assert "did you mean feather" in capsys.readouterr().err
     assert main(["synth", "--n", "3", "--out", str(out), "--seed", "2", "--no-progress"]) == 2
+
+
+# --- whole-object splices -------------------------------------------------------------
+
+
+def _disk_saliency(image: np.ndarray) -> np.ndarray:
+    """A stand-in for U²-Netp: one crisp disk in the middle third of the image."""
+    h, w = image.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    r = min(h, w) / 5
+    return ((yy - h / 2) ** 2 + (xx - w / 2) ** 2 < r * r).astype(np.float32)
+
+
+def test_object_mask_acceptance_rules() -> None:
+    from boxpromptiml.synth.objects import border_share, object_mask
+
+    disk = _disk_saliency(np.zeros((120, 160, 3), np.uint8))
+    got = object_mask(disk)
+    assert got is not None and got.sum() == pytest.approx(disk.sum(), rel=0.05)
+    assert object_mask(np.zeros((120, 160), np.float32)) is None  # nothing salient
+    assert object_mask(np.ones((120, 160), np.float32)) is None  # the whole photo
+    blurry = np.clip(
+        disk * 0.5 + 0.25 + np.random.default_rng(0).uniform(-0.2, 0.2, disk.shape), 0, 1
+    )
+    assert object_mask(blurry.astype(np.float32)) is None  # not a crisp map: unsure
+    bottom = np.zeros((120, 160), np.float32)
+    bottom[70:, 20:140] = 1.0  # an object cut by the photo's frame
+    assert border_share(bottom > 0.5) > 0.2 and object_mask(bottom) is None
+
+
+def test_object_splices_paste_the_donor_object(
+    photos: list[Photo], cache: PhotoCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from boxpromptiml.synth import objects
+
+    monkeypatch.setattr(objects, "_saliency", _disk_saliency)
+    cfg = SynthConfig(size=SMALL, kinds={"splice": 1}, feather=0.0, splice_object=1.0, **CLEAN)  # type: ignore[arg-type]
+    for i in range(4):
+        r = synthesize(i, photos, cfg, cache=cache)
+        regions = r.record["regions"]
+        assert regions and all(g["shape"] == "object" for g in regions)
+        changed = (r.image != r.source).any(axis=2)
+        assert not changed[~r.mask].any() and changed[r.mask].mean() > 0.3
+        # a disk keeps its shape through the similarity transform: round, filled
+        x0, y0, x1, y1 = regions[0]["target_box"]
+        fill = r.mask[int(y0) : int(y1) + 1, int(x0) : int(x1) + 1].mean()
+        assert 0.6 < fill < 0.9  # a disk fills pi/4 of its box
+    # off by default: no extra random draw, the same images as before the setting existed
+    a = synthesize(2, photos, SynthConfig(size=SMALL, seed=3), cache=cache)
+    b = synthesize(2, photos, SynthConfig(size=SMALL, seed=3, splice_object=0.0), cache=cache)
+    assert np.array_equal(a.image, b.image) and a.record == b.record
+    assert "splice_object" not in SynthConfig().to_dict()  # older folders keep their settings
+
+
+def test_object_splices_need_the_u2netp_file(
+    photos: list[Photo], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from boxpromptiml.errors import CheckpointError
+
+    monkeypatch.setenv("BOXPROMPT_CACHE", str(tmp_path / "empty-cache"))
+    with pytest.raises(CheckpointError, match=r"u2netp.*boxpromptiml\.weights fetch"):
+        make_dataset(
+            photos,
+            tmp_path / "ds",
+            n=2,
+            config=SynthConfig(size=SMALL, splice_object=1.0),
+            progress=False,
+        )
+    assert not (tmp_path / "ds").exists()  # nothing started
+
+
+def test_salient_object_on_a_photo_of_one_object() -> None:
+    """The real network finds the motorcycle of scikit-image's photo and refuses the cat of
+    ``chelsea``, which fills the frame and is cut by it (needs u2netp)."""
+    from boxpromptiml.errors import BoxPromptError
+    from boxpromptiml.synth.objects import salient_object
+    from boxpromptiml.weights import require
+
+    try:
+        require("u2netp")
+    except BoxPromptError as exc:
+        pytest.skip(f"u2netp model not available: {exc}")
+    named = {p.name: p for p in default_photos()}
+    if not {"skimage:motorcycle_left", "skimage:chelsea"} <= set(named):
+        pytest.skip("scikit-image's sample photos are not installed")
+    image = load_image(named["skimage:motorcycle_left"].path)
+    mask = salient_object(image)
+    assert mask is not None and mask.shape == image.shape[:2]
+    h, w = mask.shape
+    ys, xs = np.nonzero(mask)
+    assert 0.1 < mask.mean() < 0.5 and ys.min() > 0.1 * h and xs.min() > 0.05 * w
+    assert mask[h // 4 : 3 * h // 4, w // 4 : 3 * w // 4].sum() > 0.5 * mask.sum()
+    assert salient_object(load_image(named["skimage:chelsea"].path)) is None

@@ -38,7 +38,9 @@ Steps for a manipulated image:
    ``noise_match`` adds noise to a spliced region up to its surroundings' level;
    ``poisson`` blends a splice in the gradient domain (OpenCV ``seamlessClone``);
    ``removal_patch`` fills a removal with a shifted copy of the image (a clone stamp)
-   instead of inpainting.
+   instead of inpainting; ``splice_object`` makes a splice paste the donor's most salient
+   whole object (found by U²-Netp, :mod:`boxpromptiml.synth.objects`; shape ``object`` in
+   the record) instead of a drawn shape, scaled to the drawn area (0.25–2×).
 3. **Post-processing** (``post``): resize, blur, noise and JPEG, each with its own
    probability, applied to the whole image (:func:`boxpromptiml.synth.ops.post_process`).
    Authentic images get the same post-processing, so that it is no clue by itself.
@@ -61,7 +63,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from boxpromptiml.errors import ConfigError, without_later_defaults
-from boxpromptiml.synth import ops
+from boxpromptiml.synth import objects, ops
 from boxpromptiml.synth.photos import Photo, PhotoCache, cap_size
 from boxpromptiml.synth.shapes import SHAPES, blob, grow_segment, polygon
 
@@ -133,8 +135,9 @@ class SynthConfig:
     poisson: float = 0.0
     noise_match: float = 0.0
     removal_patch: float = 0.0
+    splice_object: float = 0.0
 
-    LATER: ClassVar[dict[str, Any]] = {"camera": 0.0}
+    LATER: ClassVar[dict[str, Any]] = {"camera": 0.0, "splice_object": 0.0}
 
     def __post_init__(self) -> None:
         for name in ("n", "authentic", "seed"):
@@ -172,6 +175,7 @@ class SynthConfig:
             "poisson",
             "noise_match",
             "removal_patch",
+            "splice_object",
         ):
             v = getattr(self, name)
             if not 0.0 <= float(v) <= 1.0:
@@ -331,12 +335,18 @@ def _splice(
     if n > 1 and donor_idx >= host_idx:
         donor_idx += 1
     donor, donor_rec = _prepare(cache, donor_idx, rng, cfg)
-    shape = _pick(rng, cfg.shapes)
-    region = _shape_region(shape, donor, target_px, rng, None)
+    if cfg.splice_object > 0 and rng.random() < cfg.splice_object:
+        # a whole object of the donor, resized to the drawn area (shrunk more freely:
+        # a donor's main object is often larger than the region the host can take)
+        shape, lowest = "object", 0.25
+        region = objects.salient_object(donor)
+    else:
+        shape, lowest = _pick(rng, cfg.shapes), 0.5
+        region = _shape_region(shape, donor, target_px, rng, None)
     if region is None:
         return None
     scale = float(np.sqrt(target_px / region.sum()) * rng.uniform(0.9, 1.1))
-    scale = float(np.clip(scale, 0.5, 2.0))
+    scale = float(np.clip(scale, lowest, 2.0))
     angle = float(rng.uniform(-15, 15)) if rng.random() < 0.2 else 0.0
     fit = ops.fit_transform(
         region, ops.similarity(scale, angle, False), image.shape[:2], rng, forbid
