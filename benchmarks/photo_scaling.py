@@ -31,7 +31,8 @@ the recipe's inference settings (tiled at native resolution, one pass) and score
 Stages run through the pipeline engine and resume (``--work``, default
 ``runs/photo-scaling``). Writes ``benchmarks/results/photo-scaling-n<N>-s<SEED>.json`` per
 point and prints one table (``--table-only`` prints it from the saved results;
-``--plot PNG`` also draws them).
+``--plot PNG`` also draws them; with ``--variant NAME`` the table holds the plain points and
+that variant's side by side).
 """
 
 from __future__ import annotations
@@ -150,13 +151,21 @@ COLUMNS = (
 )  # fmt: skip
 
 
+def variant_of(result: dict[str, Any]) -> str:
+    """The synthesiser settings a point changed (``recipe`` when none), e.g.
+    ``splice_object=0.6``."""
+    changes = result.get("synth_changes") or {}
+    return ", ".join(f"{k}={v}" for k, v in sorted(changes.items())) or "recipe"
+
+
 def table(results: list[dict[str, Any]]) -> str:
-    """Markdown table, one row per point, ordered by photo count then seed."""
-    head = "| photos | seed | " + " | ".join(c for _, c in COLUMNS) + " |"
-    lines = [head, "|---|---|" + "---|" * len(COLUMNS)]
-    for r in sorted(results, key=lambda r: (r["photos"], r["seed"])):
+    """Markdown table, one row per point, ordered by photo count, seed, then synthesis."""
+    head = "| photos | seed | synthesis | " + " | ".join(c for _, c in COLUMNS) + " |"
+    lines = [head, "|---|---|---|" + "---|" * len(COLUMNS)]
+    order = sorted(results, key=lambda r: (r["photos"], r["seed"], r.get("synth_changes") != {}))
+    for r in order:
         cells = " | ".join(f"{r['summary'][k]:.3f}" for k, _ in COLUMNS)
-        lines.append(f"| {r['photos']} | {r['seed']} | {cells} |")
+        lines.append(f"| {r['photos']} | {r['seed']} | {variant_of(r)} | {cells} |")
     return "\n".join(lines)
 
 
@@ -219,15 +228,16 @@ def main() -> None:
     args.synth = parse_overrides(
         args.synth, "--synth", {**SynthConfig().to_dict(), **GENERAL_SYNTH}
     )
-    if bool(args.synth) != bool(args.variant):
+    if bool(args.synth) != bool(args.variant) and not (args.table_only and args.variant):
         p.error("--synth and --variant go together: name the changed settings")
     points = [parse_point(t) for t in args.point]
     results = []
-    if args.table_only:
+    if args.table_only:  # the plain points, and with --variant that variant's too
         for n, seed in points:
-            path = realworld.RESULTS / f"photo-scaling-{point_name(n, seed, args.variant)}.json"
-            if path.is_file():
-                results.append(json.loads(path.read_text()))
+            for variant in dict.fromkeys([None, args.variant]):
+                path = realworld.RESULTS / f"photo-scaling-{point_name(n, seed, variant)}.json"
+                if path.is_file():
+                    results.append(json.loads(path.read_text()))
         print(table(results))
         if args.plot:
             print(f"wrote {plot(results, args.plot)}")
