@@ -19,8 +19,10 @@ points are named ``n<N>-s<SEED>-NAME``), to compare a kind of synthetic data aga
 plain points at the same budget, e.g.::
 
     python benchmarks/photo_scaling.py --point 96 --point 96:1 --variant object06 \
-        --synth splice_object=0.6 The student is packaged with
-the recipe's inference settings (tiled at native resolution, one pass) and scored:
+        --synth splice_object=0.6
+
+The student of every point is packaged with the recipe's inference settings (tiled at
+native resolution, one pass) and scored:
 
 - on real data by ``benchmarks/realworld.py`` (F1, pixel AUC, image AUCs, untouched
   photos flagged);
@@ -162,7 +164,7 @@ def table(results: list[dict[str, Any]]) -> str:
     """Markdown table, one row per point, ordered by photo count, seed, then synthesis."""
     head = "| photos | seed | synthesis | " + " | ".join(c for _, c in COLUMNS) + " |"
     lines = [head, "|---|---|---|" + "---|" * len(COLUMNS)]
-    order = sorted(results, key=lambda r: (r["photos"], r["seed"], r.get("synth_changes") != {}))
+    order = sorted(results, key=lambda r: (r["photos"], r["seed"], bool(r.get("synth_changes"))))
     for r in order:
         cells = " | ".join(f"{r['summary'][k]:.3f}" for k, _ in COLUMNS)
         lines.append(f"| {r['photos']} | {r['seed']} | {variant_of(r)} | {cells} |")
