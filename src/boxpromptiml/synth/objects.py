@@ -13,8 +13,8 @@ Acceptance rules (a donor that fails them yields ``None``; the caller draws agai
 * the saliency map (min-max normalised per photo) is thresholded at 0.5 and the largest
   8-connected part kept, holes filled (:func:`~boxpromptiml.synth.shapes.clean_region`);
 * the object covers ``MIN_AREA`` to ``MAX_AREA`` of the photo;
-* the map is crisp on it: the masks at 0.35 and 0.65 agree (IoU >= ``MIN_STABILITY``),
-  as SAM scores its own masks;
+* the map is crisp: the masks at 0.35 and 0.65 agree (IoU >= ``MIN_STABILITY``, the
+  teachers' SAM-style :func:`~boxpromptiml.teachers.maps.stability`);
 * at most ``MAX_BORDER`` of the image border touches it, so that few objects are cut by
   the photo's frame (a pasted object with a straight cut edge is an easy clue).
 
@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from boxpromptiml.synth.shapes import clean_region
+from boxpromptiml.teachers.maps import stability
 
 MIN_AREA = 0.01
 MAX_AREA = 0.6
@@ -70,9 +71,7 @@ def object_mask(saliency: np.ndarray) -> np.ndarray | None:
     area = float(mask.mean())
     if not MIN_AREA <= area <= MAX_AREA:
         return None
-    tight, loose = saliency > 0.65, saliency > 0.35
-    union = int(loose.sum())
-    if union == 0 or int((tight & loose).sum()) / union < MIN_STABILITY:
+    if stability(saliency, np.ones(saliency.shape, bool)) < MIN_STABILITY:
         return None
     if border_share(mask) > MAX_BORDER:
         return None
