@@ -765,6 +765,12 @@ def test_soup_of_packaged_runs_from_one_seed_keeps_their_inference_settings(
     )  # fmt: skip
     with pytest.raises(CheckpointError, match="same weights"):
         average_checkpoints([packed[0], other], tmp_path / "x.pt")
+    # a packaged soup starts where its ingredients did: it averages with a run of that
+    # start, and is refused with a run of another
+    again = average_checkpoints([tmp_path / "soup.pt", packed[1]], tmp_path / "again.pt")
+    assert read_checkpoint(again)["recipe"]["soup_of"][0] == soup["recipe"]
+    with pytest.raises(CheckpointError, match="same weights"):
+        average_checkpoints([tmp_path / "soup.pt", other], tmp_path / "x.pt")
     mixed = read_checkpoint(average_checkpoints([packed[0], other], tmp_path / "x.pt", force=True))
     assert mixed["inference"] == {"tile": True} and mixed["manifest_sha256"] is None
 

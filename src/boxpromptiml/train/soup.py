@@ -39,18 +39,28 @@ __all__ = ["average_checkpoints"]
 PathLike = str | os.PathLike[str]
 
 
+def _recipe_start(recipe: dict[str, Any]) -> str | None:
+    """The start recorded by a packaged model's recipe: its seed and pretrained backbone,
+    or, for a packaged soup (``{"soup_of": [recipe, ...]}``), the start all its
+    ingredients share; None when it does not say or they differ."""
+    if "soup_of" in recipe:
+        starts = {_recipe_start(r or {}) for r in recipe["soup_of"]}
+        return starts.pop() if len(starts) == 1 else None
+    if "seed" not in recipe:
+        return None
+    return f"seed {recipe['seed']}, pretrained {recipe.get('pretrained')}"
+
+
 def _start(ckpt: dict[str, Any]) -> str | None:
     """Where a run's weights started, as a comparable text: its ``init_from`` checkpoint,
     else its seed and pretrained backbone (from the training config, or from the recipe
-    of a packaged model); None when the file does not say."""
+    of a packaged model or packaged soup); None when the file does not say."""
     config = ckpt.get("config") or {}
     if config.get("init_from") is not None:
         return f"init_from {Path(config['init_from']).resolve()}"
-    recipe = ckpt.get("recipe") or {}
-    source = config if "seed" in config else recipe if "seed" in recipe else None
-    if source is None:
-        return None
-    return f"seed {source['seed']}, pretrained {source.get('pretrained')}"
+    if "seed" in config:
+        return f"seed {config['seed']}, pretrained {config.get('pretrained')}"
+    return _recipe_start(ckpt.get("recipe") or {})
 
 
 def _agreed(ckpts: Sequence[dict[str, Any]], key: str) -> Any:
