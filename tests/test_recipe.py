@@ -317,12 +317,23 @@ def test_shipped_students_load_and_predict(tmp_path: Path) -> None:
     assert fast["kind"] == "soup" and len(fast["soup_sha256"]) == 3
     assert fast["manifest_sha256"] == read_checkpoint(paths["general-v2"])["manifest_sha256"]
     assert [r.get("photometric") for r in fast["recipe"]["soup_of"]] == [None, 0.8, 0.8]
-    # the default is the mirrored soup of general-v2 and its photometric sibling, scored
+    # general-v3 is the mirrored soup of general-v2 and its photometric sibling, scored
     # by the map's mean (the best pooled development-set image AUC, docs/results.md)
-    default = read_checkpoint(paths["general-v3"])
-    assert DEFAULT_MODEL == "general-v3" and default["inference"]["tta"] == "h"
-    assert Localizer.pretrained().image_score == "mean"
-    assert [r.get("photometric") for r in default["recipe"]["soup_of"]] == [None, 0.8]
+    v3 = read_checkpoint(paths["general-v3"])
+    assert v3["inference"]["tta"] == "h" and v3["inference"]["image_score"] == "mean"
+    assert [r.get("photometric") for r in v3["recipe"]["soup_of"]] == [None, 0.8]
+    # the default, general-v4: the same pair of recipe runs with whole-object splices in
+    # the synthesis, on one dataset of its own; mirrored, mean score, untouched reference
+    default = read_checkpoint(paths["general-v4"])
+    assert DEFAULT_MODEL == "general-v4" and Localizer.pretrained().image_score == "mean"
+    assert (
+        default["inference"]["tta"] == "h"
+        and len(default["inference"]["reference"]["scores"]) == 51
+    )
+    soup_of = default["recipe"]["soup_of"]
+    assert [r.get("photometric") for r in soup_of] == [None, 0.8]
+    assert all(r["synth"]["splice_object"] == 0.6 for r in soup_of)
+    assert default["manifest_sha256"] not in (None, v3["manifest_sha256"])
 
 
 def test_missing_shipped_model_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -53,8 +53,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "-m",
         default=None,
         metavar="MODEL",
-        help="a shipped student by name (general-v3, general-v3-fast, general-v2, "
-        "general-v1), a checkpoint (.pt) or an exported .onnx (default: general-v3, "
+        help="a shipped student by name (general-v4, general-v3, general-v3-fast, "
+        "general-v2, general-v1), a checkpoint (.pt) or an exported .onnx (default: general-v4, "
         "shipped with boxpromptiml; docs/model-card.md)",
     )
     p.add_argument(
