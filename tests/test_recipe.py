@@ -336,6 +336,28 @@ def test_shipped_students_load_and_predict(tmp_path: Path) -> None:
     assert default["manifest_sha256"] not in (None, v3["manifest_sha256"])
 
 
+def test_export_of_a_shipped_student_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``boxprompt export --model general-v4`` is the one export command: the name
+    resolves to the shipped file, the ONNX lands in the working directory (never in the
+    installed package) and keeps the packaged settings."""
+    from boxpromptiml.predict.shipped import shipped_model
+
+    try:
+        packaged = shipped_model("general-v4")
+    except CheckpointError:
+        pytest.skip("this checkout ships no model")
+    monkeypatch.chdir(tmp_path)
+    assert main(["export", "--model", "general-v4"]) == 0
+    assert "general-v4.onnx" in capsys.readouterr().out
+    loc = Localizer.from_checkpoint(tmp_path / "general-v4.onnx")
+    assert loc.tta == "h" and loc.image_score == "mean" and loc.tile
+    assert not packaged.with_suffix(".onnx").exists()
+    assert main(["export", "--model", "general-v9"]) != 0
+    assert "general-v9" in capsys.readouterr().err
+
+
 def test_missing_shipped_model_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import boxpromptiml.predict.shipped as shipped
 

@@ -9,6 +9,7 @@ that dataset, and their difference (should stay within 0.01).
 
 examples:
   boxprompt export --model runs/train/exp/best.pt
+  boxprompt export --model general-v4                   # the shipped default -> general-v4.onnx
   boxprompt export --model best.pt --int8 --calib data/casia2/Tp --eval data/coverage
   boxprompt export --model best.pt --int8 --quant dynamic --out deploy/student.onnx
 """
@@ -19,7 +20,14 @@ import argparse
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", "-m", required=True, metavar="PATH", help="student checkpoint (.pt)")
+    p.add_argument(
+        "--model",
+        "-m",
+        required=True,
+        metavar="MODEL",
+        help="student checkpoint (.pt), or a shipped student by name (general-v4, ...; "
+        "written to ./NAME.onnx unless --out is given)",
+    )
     p.add_argument(
         "--format", choices=("onnx",), default="onnx", help="export format (default onnx)"
     )
@@ -73,12 +81,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from boxpromptiml.errors import ConfigError
     from boxpromptiml.export import export_onnx, quantization_cost, quantize_onnx
+    from boxpromptiml.predict.shipped import SHIPPED_MODELS, resolve_model
 
     if args.eval and not args.int8:
         raise ConfigError("--eval measures the int8 cost: add --int8")
+    out = args.out
+    if out is None and args.model in SHIPPED_MODELS:  # never write into the installed package
+        out = f"{args.model}.onnx"
     report = export_onnx(
-        args.model,
-        args.out,
+        resolve_model(args.model),
+        out,
         opset=args.opset,
         verify=not args.no_verify,
         verify_images=args.calib,
