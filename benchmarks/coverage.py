@@ -187,6 +187,8 @@ RUNS: dict[str, dict[str, Any]] = {
     "soup3-general-ft-e20": {**_PW6, "init": "general-v1", "epochs": 20, "soup": "0,1,2"},
     **_seeded("general-v3-ft-e20", {**_PW6, "init": "general-v3", "epochs": 20}, seeds=(0, 1, 2)),
     "soup3-general-v3-ft-e20": {**_PW6, "init": "general-v3", "epochs": 20, "soup": "0,1,2"},
+    **_seeded("general-v4-ft-e20", {**_PW6, "init": "general-v4", "epochs": 20}, seeds=(0, 1, 2)),
+    "soup3-general-v4-ft-e20": {**_PW6, "init": "general-v4", "epochs": 20, "soup": "0,1,2"},
     # ... and with authentic images: 200 in the pretraining set, 31 photos in fine-tuning
     "fast-synth-all-au-corr-8-e20": _FAST_ALL8_AU_E20,
     # the pretrained students alone (epochs 0): synthetic forgeries only, no COVERAGE image
