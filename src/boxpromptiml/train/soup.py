@@ -39,16 +39,16 @@ __all__ = ["average_checkpoints"]
 PathLike = str | os.PathLike[str]
 
 
-def _recipe_start(recipe: dict[str, Any]) -> str | None:
-    """The start recorded by a packaged model's recipe: its seed and pretrained backbone,
-    or, for a packaged soup (``{"soup_of": [recipe, ...]}``), the start all its
+def _seed_start(settings: dict[str, Any]) -> str | None:
+    """The seed and pretrained backbone a training config or packaged recipe records, or,
+    for a packaged soup's recipe (``{"soup_of": [recipe, ...]}``), the start all its
     ingredients share; None when it does not say or they differ."""
-    if "soup_of" in recipe:
-        starts = {_recipe_start(r or {}) for r in recipe["soup_of"]}
+    if "soup_of" in settings:
+        starts = {_seed_start(r or {}) for r in settings["soup_of"]}
         return starts.pop() if len(starts) == 1 else None
-    if "seed" not in recipe:
+    if "seed" not in settings:
         return None
-    return f"seed {recipe['seed']}, pretrained {recipe.get('pretrained')}"
+    return f"seed {settings['seed']}, pretrained {settings.get('pretrained')}"
 
 
 def _start(ckpt: dict[str, Any]) -> str | None:
@@ -58,9 +58,7 @@ def _start(ckpt: dict[str, Any]) -> str | None:
     config = ckpt.get("config") or {}
     if config.get("init_from") is not None:
         return f"init_from {Path(config['init_from']).resolve()}"
-    if "seed" in config:
-        return f"seed {config['seed']}, pretrained {config.get('pretrained')}"
-    return _recipe_start(ckpt.get("recipe") or {})
+    return _seed_start(config if "seed" in config else ckpt.get("recipe") or {})
 
 
 def _agreed(ckpts: Sequence[dict[str, Any]], key: str) -> Any:
