@@ -71,7 +71,7 @@ def object_mask(saliency: np.ndarray) -> np.ndarray | None:
     area = float(mask.mean())
     if not MIN_AREA <= area <= MAX_AREA:
         return None
-    if stability(saliency, np.ones(saliency.shape, bool)) < MIN_STABILITY:
+    if stability(saliency) < MIN_STABILITY:
         return None
     if border_share(mask) > MAX_BORDER:
         return None

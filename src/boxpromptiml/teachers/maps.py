@@ -136,10 +136,11 @@ def iou(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if union == 0 else int(np.count_nonzero(a & b)) / union
 
 
-def stability(prob: np.ndarray, inside: np.ndarray, delta: float = 0.15) -> float:
+def stability(prob: np.ndarray, inside: np.ndarray | None = None, delta: float = 0.15) -> float:
     """SAM-style stability of a decision-centred map: IoU of ``prob > 0.5 + delta`` and
-    ``prob > 0.5 - delta`` over the pixels ``inside`` (1.0: a crisp map, 0: all doubtful)."""
-    p = prob[inside]
+    ``prob > 0.5 - delta`` over the pixels ``inside`` (a boolean mask of ``prob``'s shape;
+    None: all of them) (1.0: a crisp map, 0: all doubtful)."""
+    p = prob if inside is None else prob[inside]
     loose = p > 0.5 - delta
     if not loose.any():
         return 0.0
