@@ -281,8 +281,8 @@ class Localizer:
     ) -> Localizer:
         """A general-purpose student shipped with the package (see ``docs/model-card.md``):
         ``name`` ``"general-v4"`` (default), ``"general-v3"``, ``"general-v3-fast"``,
-        ``"general-v2"`` or ``"general-v1"``, with the inference settings it was measured with. ``kwargs`` as
-        for :meth:`from_checkpoint`. Raises
+        ``"general-v2"`` or ``"general-v1"``, with the inference settings it was measured
+        with. ``kwargs`` as for :meth:`from_checkpoint`. Raises
         :class:`~boxpromptiml.errors.CheckpointError` for an unknown name or when this
         installation lacks the file."""
         from boxpromptiml.predict.shipped import shipped_model
