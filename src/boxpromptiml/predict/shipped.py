@@ -10,9 +10,9 @@ Their training data, recipe commands and measured figures are in ``docs/model-ca
   many held-out untouched photos flagged (16 %).
 - ``general-v3`` (the default before general-v4): the uniform weight soup of
   ``general-v2`` and a run of the same recipe, seed and data with global colour changes
-  (``photometric`` 0.8), packaged with test-time mirroring and the map's mean as image score: 16 % of held-out untouched
-  photos flagged, image AUC 0.76 over the development sets pooled (0.72 with ``top1pct``),
-  pixel F1 at about ``general-v2``'s.
+  (``photometric`` 0.8), packaged with test-time mirroring and the map's mean as image
+  score: 16 % of held-out untouched photos flagged, image AUC 0.76 over the development
+  sets pooled (0.72 with ``top1pct``), pixel F1 at about ``general-v2``'s.
 - ``general-v2``: trained with the image-level top-1 % loss and packaged with test-time
   mirroring (``tta="h"``, two passes per window): quiet on untouched photos (18 % of
   held-out photos with more than 1 % of pixels flagged), image AUC 0.80, but it marks
