@@ -267,15 +267,20 @@ def test_recipe_settings_added_later_keep_earlier_runs_valid() -> None:
             GeneralRecipe(num_scales=bad)  # type: ignore[arg-type]
 
 
-def test_recipe_num_scales_reaches_the_student(tmp_path: Path) -> None:
-    from boxpromptiml.recipes.general import GeneralRecipe
-
-    data = tmp_path / "data"
+def _one_pair_dataset(data: Path) -> Path:
+    """A ``Tp/ Gt/`` dataset of one black 32² image and its empty mask, at ``data``."""
     for sub in ("Tp", "Gt"):
         (data / sub).mkdir(parents=True)
     img = np.zeros((32, 32, 3), np.uint8)
     cv2.imwrite(str(data / "Tp" / "a.png"), img)
     cv2.imwrite(str(data / "Gt" / "a.png"), img[..., 0])
+    return data
+
+
+def test_recipe_num_scales_reaches_the_student(tmp_path: Path) -> None:
+    from boxpromptiml.recipes.general import GeneralRecipe
+
+    data = _one_pair_dataset(tmp_path / "data")
     preset = GeneralRecipe().train_config(data, tmp_path / "run").model
     fewer = GeneralRecipe(num_scales=2).train_config(data, tmp_path / "run").model
     assert (preset.num_scales, fewer.num_scales) == (3, 2)
@@ -284,6 +289,24 @@ def test_recipe_num_scales_reaches_the_student(tmp_path: Path) -> None:
     assert "photometric" not in GeneralRecipe().to_dict()
     with pytest.raises(ConfigError, match="photometric"):
         GeneralRecipe(photometric=2)
+
+
+def test_recipe_data_seed_draws_other_data_from_the_same_start(tmp_path: Path) -> None:
+    from boxpromptiml.recipes.general import GeneralRecipe
+    from boxpromptiml.train.soup import _seed_start
+
+    data = _one_pair_dataset(tmp_path / "data")
+    base, other = GeneralRecipe(), GeneralRecipe(data_seed=1)
+    assert "data_seed" not in base.to_dict()  # earlier runs' recipe.json still match
+    assert (base.synth_config().seed, other.synth_config().seed) == (0, 1)
+    assert other.train_config(data, tmp_path / "run").seed == 0
+    assert GeneralRecipe(seed=3).synth_config().seed == 3  # none: the data follow seed
+    # soup ingredients: other data, one start
+    assert _seed_start(other.to_dict()) == _seed_start(base.to_dict()) is not None
+    assert _seed_start(GeneralRecipe(seed=1).to_dict()) != _seed_start(base.to_dict())
+    for bad in (1.5, True, "x"):
+        with pytest.raises(ConfigError, match="data_seed"):
+            GeneralRecipe(data_seed=bad)  # type: ignore[arg-type]
 
 
 def test_shipped_students_load_and_predict(tmp_path: Path) -> None:

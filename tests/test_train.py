@@ -707,6 +707,22 @@ def test_soup_averages_students_fine_tuned_from_one_start(tmp_path: Path) -> Non
     assert cli_main(["soup", *map(str, runs), "--out", str(tmp_path / "cli.pt")]) == 0
     for k, v in read_checkpoint(tmp_path / "cli.pt")["state_dict"].items():
         assert torch.equal(v, got["state_dict"][k]), k
+    # weights: a soup of two runs, weighted 2 against one of them, is (2 a + b) / 3 (the
+    # uniform soup of three runs when the third is another run); the command takes them too
+    three = read_checkpoint(average_checkpoints([soup, runs[0]], tmp_path / "w.pt", weights=[2, 1]))
+    assert three["soup_weights"] == pytest.approx([2 / 3, 1 / 3])
+    assert cli_main(["soup", str(soup), str(runs[0]), "--weights", "2,1",
+                     "--out", str(tmp_path / "w-cli.pt")]) == 0  # fmt: skip
+    from_cli = read_checkpoint(tmp_path / "w-cli.pt")["state_dict"]
+    for k, v in three["state_dict"].items():
+        if v.is_floating_point():
+            torch.testing.assert_close(v, (2 * parts[0][k] + parts[1][k]) / 3, msg=k)
+            assert torch.equal(from_cli[k], v), k
+    for bad in ([1], [1, 0], [1, float("nan")]):
+        with pytest.raises(CheckpointError, match="weight"):
+            average_checkpoints(runs, tmp_path / "x.pt", weights=bad)
+    with pytest.raises(SystemExit):
+        cli_main(["soup", *map(str, runs), "--weights", "2,x", "--out", str(tmp_path / "x.pt")])
     # refused: one checkpoint; overwriting an ingredient; independently started runs
     with pytest.raises(CheckpointError, match="at least two"):
         average_checkpoints(runs[:1], tmp_path / "x.pt")

@@ -12,6 +12,7 @@ examples:
   boxprompt soup runs/train/s0/last.pt runs/train/s1/last.pt runs/train/s2/last.pt \\
       --out runs/train/soup.pt
   boxprompt soup runs/recipe/a/model.pt runs/recipe/b/model.pt --out soup.pt
+  boxprompt soup soup.pt runs/recipe/c/model.pt --weights 2,1 --out soup3.pt  # = a, b, c
   boxprompt predict photos/ --model runs/train/soup.pt
 """
 
@@ -24,13 +25,28 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("models", nargs="+", metavar="CKPT", help="two or more student checkpoints")
     p.add_argument("--out", "-o", required=True, help="the averaged checkpoint to write (.pt)")
     p.add_argument(
+        "--weights",
+        type=_weights,
+        metavar="W,W,...",
+        help="one weight per checkpoint, e.g. the number of runs each averages (default: equal)",
+    )
+    p.add_argument(
         "--force", action="store_true", help="average runs that did not start from the same weights"
     )
+
+
+def _weights(text: str) -> list[float]:
+    try:
+        return [float(w) for w in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected numbers joined by commas, got {text!r}"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
     from boxpromptiml.train.soup import average_checkpoints
 
-    out = average_checkpoints(args.models, args.out, force=args.force)
+    out = average_checkpoints(args.models, args.out, force=args.force, weights=args.weights)
     print(f"wrote {out}: the average of {len(args.models)} students")
     return 0

@@ -77,7 +77,9 @@ class GeneralRecipe:
     Data: ``photos`` (folders, globs, ``.txt`` lists or files of authentic photos; empty:
     the photos bundled with the dependencies), ``forged`` and ``authentic`` image counts,
     ``size`` (cap of the longer side of a synthetic image, px), ``synth`` (more
-    :class:`~boxpromptiml.synth.SynthConfig` fields), ``seed``.
+    :class:`~boxpromptiml.synth.SynthConfig` fields), ``seed`` (of the data and of the
+    training), ``data_seed`` (``None``: ``seed``; another value draws other synthetic data
+    while the student starts from the same weights, e.g. for soup ingredients).
 
     Student: ``model`` (a preset of :data:`~boxpromptiml.student.STUDENTS`), ``corr_k`` and
     ``corr_level`` (the self-correlation cue), ``noise`` (channels of the SRM
@@ -109,6 +111,7 @@ class GeneralRecipe:
     size: int = 768
     synth: dict[str, Any] = field(default_factory=lambda: dict(GENERAL_SYNTH))
     seed: int = 0
+    data_seed: int | None = None
     model: str = "efficientnet-lite0-fast"
     corr_k: int = 8
     corr_level: int = -1
@@ -139,6 +142,7 @@ class GeneralRecipe:
     #: settings added after runs were first made: left out of :meth:`to_dict` at their
     #: default, so that a folder of an earlier run still matches its settings
     LATER: ClassVar[dict[str, Any]] = {
+        "data_seed": None,
         "noise_norm": "none",
         "num_scales": None,
         "photometric": 0.0,
@@ -155,6 +159,10 @@ class GeneralRecipe:
             or self.num_scales < 1
         ):
             raise ConfigError(f"num_scales must be a whole number >= 1, got {self.num_scales!r}")
+        if self.data_seed is not None and (
+            isinstance(self.data_seed, bool) or not isinstance(self.data_seed, int)
+        ):
+            raise ConfigError(f"data_seed must be a whole number or none, got {self.data_seed!r}")
         from boxpromptiml.predict.localizer import check_choices
         from boxpromptiml.train.config import check_photometric
 
@@ -195,8 +203,9 @@ class GeneralRecipe:
         for key in ("n", "authentic", "size", "seed"):
             if key in extra:
                 raise ConfigError(f"recipe synth: set {key!r} at the recipe's top level")
+        seed = self.seed if self.data_seed is None else self.data_seed
         return SynthConfig(
-            n=self.forged, authentic=self.authentic, size=self.size, seed=self.seed, **extra
+            n=self.forged, authentic=self.authentic, size=self.size, seed=seed, **extra
         )
 
     def train_config(self, data: Path, run: Path) -> TrainConfig:

@@ -10,7 +10,8 @@ the student, so the random head is the same). Students trained from different ra
 heads do not share a basin; averaging them is refused unless forced.
 
 Floating-point tensors (weights, BatchNorm statistics, the MGFM memory) are averaged in
-float32 and stored in the first ingredient's dtype; integer buffers (BatchNorm's batch
+float32 (uniformly, or with given ``weights``: a soup of two runs and one more run, with
+weights 2 and 1, is the uniform soup of the three runs) and stored in the first ingredient's dtype; integer buffers (BatchNorm's batch
 counters) take the largest value.
 
 Packaged models (``recipe``/``package_model``: fp16, with ``inference`` settings and
@@ -22,6 +23,7 @@ and sha256.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -67,7 +69,25 @@ def _agreed(ckpts: Sequence[dict[str, Any]], key: str) -> Any:
     return values[0] if all(v == values[0] for v in values[1:]) else None
 
 
-def average_checkpoints(paths: Sequence[PathLike], out: PathLike, force: bool = False) -> Path:
+def _shares(weights: Sequence[float] | None, n: int) -> torch.Tensor:
+    """``weights`` normalised to sum to 1 (float32, shape ``(n,)``); uniform when None."""
+    if weights is None:
+        return torch.full((n,), 1.0 / n)
+    values = [float(w) for w in weights]
+    if len(values) != n:
+        raise CheckpointError(f"{len(values)} soup weights for {n} checkpoints; give one each")
+    if not all(math.isfinite(w) and w > 0 for w in values):
+        raise CheckpointError(f"soup weights must be positive numbers, got {values}")
+    total = sum(values)
+    return torch.tensor([w / total for w in values])
+
+
+def average_checkpoints(
+    paths: Sequence[PathLike],
+    out: PathLike,
+    force: bool = False,
+    weights: Sequence[float] | None = None,
+) -> Path:
     """Write to ``out`` a student checkpoint whose weights average those of ``paths``.
 
     Args:
@@ -77,12 +97,15 @@ def average_checkpoints(paths: Sequence[PathLike], out: PathLike, force: bool = 
             listing the sources). It loads like any student (``Localizer``, ``export``).
         force: average even when the runs did not start from the same weights
             (independently initialised students rarely average well).
+        weights: one positive weight per checkpoint (normalised to sum to 1), e.g. the
+            number of runs each one averages; ``None``: the uniform average.
 
     Raises :class:`CheckpointError` naming the first file that does not fit.
     """
     files = [Path(p) for p in paths]
     if len(files) < 2:
         raise CheckpointError("a soup needs at least two checkpoints")
+    share = _shares(weights, len(files))
     out_path = Path(out)
     if out_path.resolve() in {f.resolve() for f in files}:
         raise CheckpointError(f"{out_path}: the soup would overwrite one of its ingredients")
@@ -111,7 +134,9 @@ def average_checkpoints(paths: Sequence[PathLike], out: PathLike, force: bool = 
             bad = next(f for f, t in zip(files, tensors, strict=True) if t.shape != value.shape)
             raise CheckpointError(f"{bad}: tensor {key!r} has another shape than in {first}")
         if value.is_floating_point():
-            state[key] = torch.stack([t.float() for t in tensors]).mean(0).to(value.dtype)
+            stacked = torch.stack([t.float() for t in tensors])
+            mixed = torch.tensordot(share, stacked, dims=1)
+            state[key] = mixed.to(value.dtype)
         else:
             state[key] = torch.stack(tensors).amax(0)
     payload: dict[str, Any] = {
@@ -121,6 +146,7 @@ def average_checkpoints(paths: Sequence[PathLike], out: PathLike, force: bool = 
         "state_dict": state,
         "soup_of": [str(f) for f in files],
         "soup_sha256": [sha256_file(f) for f in files],
+        "soup_weights": share.tolist(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": ref.get("versions"),
     }
