@@ -27,12 +27,10 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import multiprocessing
 import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +40,7 @@ import numpy as np
 from boxpromptiml.data.sources import SizeMismatch
 from boxpromptiml.errors import ConfigError
 from boxpromptiml.pipeline.cache import StageCache, digest, file_digest, fingerprint
+from boxpromptiml.workers import spawn_executor
 
 __all__ = ["Boxes", "Evaluated", "Pipeline", "Predicted", "PseudoLabels", "Trained"]
 
@@ -124,7 +123,7 @@ class Evaluated:
 def _in_child(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)`` in a spawned process. OpenCV's thread pool, once used in
     this process, would deadlock the forked workers of a later training loader."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with spawn_executor(1) as pool:
         return pool.submit(fn, *args, **kwargs).result()
 
 

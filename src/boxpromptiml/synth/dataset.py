@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import shutil
 from collections import Counter
@@ -32,6 +31,7 @@ from boxpromptiml.errors import ConfigError, DataError
 from boxpromptiml.fileio import atomic_write_json, atomic_write_text
 from boxpromptiml.synth.generate import SynthConfig, image_name, synthesize
 from boxpromptiml.synth.photos import Photo, PhotoCache, as_photos, check_photo
+from boxpromptiml.workers import spawn_pool
 
 log = logging.getLogger(__name__)
 
@@ -89,9 +89,8 @@ def default_workers() -> int:
 
 
 def _pool(workers: int, initializer: Any = None, initargs: tuple[Any, ...] = ()) -> Any:
-    # spawn: safe with threads in the parent (tqdm, BLAS) and the same on every platform
-    ctx = multiprocessing.get_context("spawn")
-    return ctx.Pool(workers, initializer=initializer, initargs=initargs)
+    # spawned (safe with threads in the parent: tqdm, BLAS), ended with this process
+    return spawn_pool(workers, initializer, initargs)
 
 
 def _map(

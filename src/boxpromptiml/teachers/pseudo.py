@@ -480,11 +480,11 @@ def _run(
     if not todo:
         return
     if workers > 1:
-        import multiprocessing as mp
+        from boxpromptiml.workers import spawn_pool
 
         threads = max(1, (os.cpu_count() or 1) // workers)
-        ctx = mp.get_context("spawn")  # onnxruntime and torch thread pools do not survive fork
-        with ctx.Pool(workers, _init_worker, (name, options, binary, threads)) as pool:
+        # spawned: onnxruntime and torch thread pools do not survive fork
+        with spawn_pool(workers, _init_worker, (name, options, binary, threads)) as pool:
             yield from pool.imap_unordered(_work, todo)
         return
     assert teacher is not None
