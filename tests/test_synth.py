@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import shutil
@@ -476,6 +477,53 @@ def test_object_splices_paste_the_donor_object(
     b = synthesize(2, photos, SynthConfig(size=SMALL, seed=3, splice_object=0.0), cache=cache)
     assert np.array_equal(a.image, b.image) and a.record == b.record
     assert "splice_object" not in SynthConfig().to_dict()  # older folders keep their settings
+
+
+def test_object_copymoves_and_removals_use_the_host_object(
+    photos: list[Photo], cache: PhotoCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """copymove_object duplicates the host's object away from it; removal_object erases
+    it; the network runs once per image; a setting at 0 draws nothing."""
+    from boxpromptiml.synth import objects
+
+    calls: list[bytes] = []
+
+    def disk(image: np.ndarray) -> np.ndarray:
+        calls.append(hashlib.sha1(image.tobytes()).digest())
+        return _disk_saliency(image)
+
+    monkeypatch.setattr(objects, "_saliency", disk)
+    found = {"copymove": 0, "removal": 0}
+    for kind, key in (("copymove", "copymove_object"), ("removal", "removal_object")):
+        cfg = SynthConfig(size=SMALL, kinds={kind: 1}, feather=0.0, **{key: 1.0}, **CLEAN)  # type: ignore[arg-type]
+        for i in range(6):
+            calls.clear()
+            r = synthesize(i, photos, cfg, cache=cache)
+            assert len(calls) == len(set(calls))  # one look per host, whatever the tries
+            host = objects.object_mask(_disk_saliency(r.source))
+            assert host is not None
+            changed = (r.image != r.source).any(axis=2)
+            assert not changed[~r.mask].any()
+            for g in r.record["regions"]:
+                if g["shape"] != "object":
+                    continue
+                found[kind] += 1
+                if kind == "copymove":  # from the disk, to a place off it
+                    ys, xs = np.nonzero(host)
+                    want = [xs.min(), ys.min(), xs.max(), ys.max()]
+                    assert np.allclose(g["source_box"], want, atol=1.5)
+                    assert not (r.mask & host).any()
+                else:  # the disk itself, grown by at most 3 px
+                    assert r.mask[host].all() and r.mask.sum() < 1.6 * host.sum()
+    assert found["copymove"] >= 2 and found["removal"] >= 4
+    assert SynthConfig(copymove_object=0.5).uses_objects()
+    assert not SynthConfig(kinds={"splice": 1}, copymove_object=0.5).uses_objects()
+    assert not SynthConfig().uses_objects()
+    a = synthesize(3, photos, SynthConfig(size=SMALL, seed=3), cache=cache)
+    b = synthesize(3, photos, SynthConfig(size=SMALL, seed=3, copymove_object=0.0,
+                                          removal_object=0.0), cache=cache)  # fmt: skip
+    assert np.array_equal(a.image, b.image) and a.record == b.record
+    assert not {"copymove_object", "removal_object"} & set(SynthConfig().to_dict())
 
 
 def test_object_splices_need_the_u2netp_file(

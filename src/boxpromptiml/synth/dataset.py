@@ -268,7 +268,7 @@ def make_dataset(
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: exists and is not a folder")
 
-    if cfg.splice_object > 0 and "splice" in cfg.kinds:
+    if cfg.uses_objects():
         from boxpromptiml.synth.objects import check_available
 
         check_available()  # before any work: a missing weight file is named at once

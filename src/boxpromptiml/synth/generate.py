@@ -40,7 +40,12 @@ Steps for a manipulated image:
    ``removal_patch`` fills a removal with a shifted copy of the image (a clone stamp)
    instead of inpainting; ``splice_object`` makes a splice paste the donor's most salient
    whole object (found by U²-Netp, :mod:`boxpromptiml.synth.objects`; shape ``object`` in
-   the record) instead of a drawn shape, scaled to the drawn area (0.25–2×).
+   the record) instead of a drawn shape, scaled to the drawn area (0.25–2×);
+   ``copymove_object`` makes a copy-move duplicate the host's most salient whole object
+   (scaled to the drawn area within 0.5–1.4×, placed away from the original), and
+   ``removal_object`` makes a removal erase it (when it covers at most
+   ``removal_max_area``); a host without a clear object, or whose object overlaps an
+   earlier region, gets a drawn shape instead.
 3. **Post-processing** (``post``): resize, blur, noise and JPEG, each with its own
    probability, applied to the whole image (:func:`boxpromptiml.synth.ops.post_process`).
    Authentic images get the same post-processing, so that it is no clue by itself.
@@ -136,8 +141,15 @@ class SynthConfig:
     noise_match: float = 0.0
     removal_patch: float = 0.0
     splice_object: float = 0.0
+    copymove_object: float = 0.0
+    removal_object: float = 0.0
 
-    LATER: ClassVar[dict[str, Any]] = {"camera": 0.0, "splice_object": 0.0}
+    LATER: ClassVar[dict[str, Any]] = {
+        "camera": 0.0,
+        "splice_object": 0.0,
+        "copymove_object": 0.0,
+        "removal_object": 0.0,
+    }
 
     def __post_init__(self) -> None:
         for name in ("n", "authentic", "seed"):
@@ -176,10 +188,21 @@ class SynthConfig:
             "noise_match",
             "removal_patch",
             "splice_object",
+            "copymove_object",
+            "removal_object",
         ):
             v = getattr(self, name)
             if not 0.0 <= float(v) <= 1.0:
                 raise ConfigError(f"{name} must lie in [0, 1], got {v!r}")
+
+    def uses_objects(self) -> bool:
+        """Whether some manipulation may need U²-Netp's salient objects."""
+        wanted = (
+            ("splice", self.splice_object),
+            ("copymove", self.copymove_object),
+            ("removal", self.removal_object),
+        )
+        return any(p > 0 and self.kinds.get(kind, 0) > 0 for kind, p in wanted)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict of every field (tuples as lists), except the settings added
@@ -310,6 +333,24 @@ def _shape_region(
     return region if region.sum() >= 16 else None
 
 
+class _HostObject:
+    """The host photo's most salient whole object (``(H, W)`` bool in its pixel frame, or
+    ``None``), found on first use and kept for the other regions and tries of one image."""
+
+    def __init__(self, host: np.ndarray) -> None:
+        self.host = host
+        self._mask: np.ndarray | None = None
+        self._done = False
+
+    def region(self, forbid: np.ndarray) -> np.ndarray | None:
+        """The object, or ``None`` when there is none or it touches ``forbid``."""
+        if not self._done:
+            self._mask, self._done = objects.salient_object(self.host), True
+        if self._mask is None or (self._mask & forbid).any():
+            return None
+        return self._mask
+
+
 def _feather(
     dest: np.ndarray, rng: np.random.Generator, cfg: SynthConfig
 ) -> tuple[np.ndarray, np.ndarray, float | None]:
@@ -396,12 +437,21 @@ def _copymove(
     forbid: np.ndarray,
     rng: np.random.Generator,
     cfg: SynthConfig,
+    host_object: _HostObject,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
     scale = float(rng.uniform(0.7, 1.4)) if rng.random() < cfg.rescale else 1.0
     angle = float(rng.uniform(-45, 45)) if rng.random() < cfg.rotate else 0.0
     mirror = bool(rng.random() < cfg.mirror)
-    shape = _pick(rng, cfg.shapes)
-    region = _shape_region(shape, image, target_px / scale**2, rng, forbid)
+    region = None
+    if cfg.copymove_object > 0 and rng.random() < cfg.copymove_object:
+        region = host_object.region(forbid)
+        if region is not None:  # the whole object, its copy about the drawn area
+            shape = "object"
+            scale = float(np.sqrt(target_px / region.sum()) * rng.uniform(0.9, 1.1))
+            scale = float(np.clip(scale, 0.5, 1.4))
+    if region is None:
+        shape = _pick(rng, cfg.shapes)
+        region = _shape_region(shape, image, target_px / scale**2, rng, forbid)
     if region is None:
         return None
     # the copy must land away from its origin and from earlier regions
@@ -435,9 +485,17 @@ def _removal(
     forbid: np.ndarray,
     rng: np.random.Generator,
     cfg: SynthConfig,
+    host_object: _HostObject,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
-    shape = _pick(rng, {"segment": 0.6, "blob": 0.25, "polygon": 0.15})
-    region = _shape_region(shape, image, target_px, rng, forbid)
+    region = None
+    if cfg.removal_object > 0 and rng.random() < cfg.removal_object:
+        region = host_object.region(forbid)
+        if region is not None and region.mean() > cfg.removal_max_area:
+            region = None  # too large to erase believably
+        shape = "object"
+    if region is None:
+        shape = _pick(rng, {"segment": 0.6, "blob": 0.25, "polygon": 0.15})
+        region = _shape_region(shape, image, target_px, rng, forbid)
     if region is None:
         return None
     grow = int(rng.integers(0, 4))
@@ -493,6 +551,7 @@ def _manipulate(
     image = host.copy()
     mask = np.zeros((h, w), bool)
     records: list[dict[str, Any]] = []
+    host_object = _HostObject(host)
     for _ in range(n_regions):
         target = _log_uniform(rng, lo, hi) * h * w
         forbid = ops.dilate(mask, GAP_PX)
@@ -500,9 +559,9 @@ def _manipulate(
             if kind == "splice":
                 made = _splice(image, target, forbid, rng, cache, host_idx, cfg)
             elif kind == "copymove":
-                made = _copymove(image, target, forbid, rng, cfg)
+                made = _copymove(image, target, forbid, rng, cfg, host_object)
             else:
-                made = _removal(image, target, forbid, rng, cfg)
+                made = _removal(image, target, forbid, rng, cfg, host_object)
             if made is not None:
                 break
         if made is None:
