@@ -48,5 +48,6 @@ def run(args: argparse.Namespace) -> int:
     from boxpromptiml.train.soup import average_checkpoints
 
     out = average_checkpoints(args.models, args.out, force=args.force, weights=args.weights)
-    print(f"wrote {out}: the average of {len(args.models)} students")
+    how = f" weighted {':'.join(f'{w:g}' for w in args.weights)}" if args.weights else ""
+    print(f"wrote {out}: the average of {len(args.models)} students{how}")
     return 0
