@@ -764,6 +764,7 @@ def test_soup_of_packaged_runs_from_one_seed_keeps_their_inference_settings(
     ]  # fmt: skip
     soup = read_checkpoint(average_checkpoints(packed, tmp_path / "soup.pt"))
     assert soup["inference"] == inference and soup["manifest_sha256"] == "ab" * 32
+    assert soup["soup_manifest_sha256"] == ["ab" * 32] * 2
     assert soup["recipe"] == {"soup_of": [{"seed": 0, "lr": 1e-3}, {"seed": 0, "lr": 3e-3}]}
     assert soup["soup_sha256"] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in packed]
     parts = [read_checkpoint(p)["state_dict"] for p in packed]
@@ -789,6 +790,7 @@ def test_soup_of_packaged_runs_from_one_seed_keeps_their_inference_settings(
         average_checkpoints([tmp_path / "soup.pt", other], tmp_path / "x.pt")
     mixed = read_checkpoint(average_checkpoints([packed[0], other], tmp_path / "x.pt", force=True))
     assert mixed["inference"] == {"tile": True} and mixed["manifest_sha256"] is None
+    assert mixed["soup_manifest_sha256"] == ["ab" * 32, None]  # each ingredient's data
 
 
 def test_topk_image_loss_quiets_untouched_crops_and_asks_for_a_region() -> None:

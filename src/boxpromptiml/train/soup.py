@@ -17,8 +17,8 @@ counters) take the largest value.
 Packaged models (``recipe``/``package_model``: fp16, with ``inference`` settings and
 provenance) average into a packaged model: the ``inference`` settings on which all
 ingredients agree (a setting they differ on is left out, so the predictor's default
-applies), the data ``manifest_sha256`` when they share it, and every ingredient's recipe
-and sha256.
+applies), the data ``manifest_sha256`` when they share it, and every ingredient's recipe,
+data manifest and sha256.
 """
 
 from __future__ import annotations
@@ -153,6 +153,8 @@ def average_checkpoints(
     if any(c.get("recipe") for c in ckpts):  # packaged models: keep what they agree on
         payload["recipe"] = {"soup_of": [c.get("recipe") for c in ckpts]}
         payload["manifest_sha256"] = _agreed(ckpts, "manifest_sha256")
+        # each ingredient's data, also when they differ (runs of other data seeds)
+        payload["soup_manifest_sha256"] = [c.get("manifest_sha256") for c in ckpts]
         settings = [c.get("inference") or {} for c in ckpts]
         payload["inference"] = {
             k: v for k, v in settings[0].items() if all(k in o and o[k] == v for o in settings)
