@@ -22,7 +22,10 @@ from boxpromptiml.errors import BoxPromptError
 
 # name -> (module, one-line help). Order is the order of the pipeline.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("boxpromptiml.commands.demo", "run the whole loop on embedded photos (minutes on a CPU)"),
+    "demo": (
+        "boxpromptiml.commands.demo",
+        "run the whole loop on embedded photos (minutes on a CPU)",
+    ),
     "synth": ("boxpromptiml.commands.synth", "make a forged dataset with exact masks from photos"),
     "annotate": ("boxpromptiml.commands.annotate", "draw boxes in the browser, saved to COCO JSON"),
     "boxes": ("boxpromptiml.commands.boxes", "simulate box annotations from masks (COCO JSON)"),

@@ -442,11 +442,10 @@ def _copymove(
     scale = float(rng.uniform(0.7, 1.4)) if rng.random() < cfg.rescale else 1.0
     angle = float(rng.uniform(-45, 45)) if rng.random() < cfg.rotate else 0.0
     mirror = bool(rng.random() < cfg.mirror)
-    region = None
+    region, shape = None, "object"
     if cfg.copymove_object > 0 and rng.random() < cfg.copymove_object:
         region = host_object.region(forbid)
         if region is not None:  # the whole object, its copy about the drawn area
-            shape = "object"
             scale = float(np.sqrt(target_px / region.sum()) * rng.uniform(0.9, 1.1))
             scale = float(np.clip(scale, 0.5, 1.4))
     if region is None:
@@ -487,12 +486,11 @@ def _removal(
     cfg: SynthConfig,
     host_object: _HostObject,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
-    region = None
+    region, shape = None, "object"
     if cfg.removal_object > 0 and rng.random() < cfg.removal_object:
         region = host_object.region(forbid)
         if region is not None and region.mean() > cfg.removal_max_area:
             region = None  # too large to erase believably
-        shape = "object"
     if region is None:
         shape = _pick(rng, {"segment": 0.6, "blob": 0.25, "polygon": 0.15})
         region = _shape_region(shape, image, target_px, rng, forbid)

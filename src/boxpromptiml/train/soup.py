@@ -10,9 +10,9 @@ the student, so the random head is the same). Students trained from different ra
 heads do not share a basin; averaging them is refused unless forced.
 
 Floating-point tensors (weights, BatchNorm statistics, the MGFM memory) are averaged in
-float32 (uniformly, or with given ``weights``: a soup of two runs and one more run, with
-weights 2 and 1, is the uniform soup of the three runs) and stored in the first ingredient's dtype; integer buffers (BatchNorm's batch
-counters) take the largest value.
+float32 and stored in the first ingredient's dtype; integer buffers (BatchNorm's batch
+counters) take the largest value. The average is uniform unless ``weights`` are given: a
+soup of two runs and one more run, weighted 2 and 1, is the uniform soup of the three.
 
 Packaged models (``recipe``/``package_model``: fp16, with ``inference`` settings and
 provenance) average into a packaged model: the ``inference`` settings on which all
@@ -69,10 +69,10 @@ def _agreed(ckpts: Sequence[dict[str, Any]], key: str) -> Any:
     return values[0] if all(v == values[0] for v in values[1:]) else None
 
 
-def _shares(weights: Sequence[float] | None, n: int) -> torch.Tensor:
-    """``weights`` normalised to sum to 1 (float32, shape ``(n,)``); uniform when None."""
+def _shares(weights: Sequence[float] | None, n: int) -> torch.Tensor | None:
+    """``weights`` normalised to sum to 1 (float32, shape ``(n,)``); None when None."""
     if weights is None:
-        return torch.full((n,), 1.0 / n)
+        return None
     values = [float(w) for w in weights]
     if len(values) != n:
         raise CheckpointError(f"{len(values)} soup weights for {n} checkpoints; give one each")
@@ -135,7 +135,7 @@ def average_checkpoints(
             raise CheckpointError(f"{bad}: tensor {key!r} has another shape than in {first}")
         if value.is_floating_point():
             stacked = torch.stack([t.float() for t in tensors])
-            mixed = torch.tensordot(share, stacked, dims=1)
+            mixed = stacked.mean(0) if share is None else torch.tensordot(share, stacked, dims=1)
             state[key] = mixed.to(value.dtype)
         else:
             state[key] = torch.stack(tensors).amax(0)
@@ -146,7 +146,7 @@ def average_checkpoints(
         "state_dict": state,
         "soup_of": [str(f) for f in files],
         "soup_sha256": [sha256_file(f) for f in files],
-        "soup_weights": share.tolist(),
+        "soup_weights": [1 / len(files)] * len(files) if share is None else share.tolist(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "versions": ref.get("versions"),
     }
