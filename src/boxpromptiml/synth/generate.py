@@ -256,6 +256,13 @@ def _r(x: float, nd: int = 4) -> float:
     return round(float(x), nd)
 
 
+def _happens(rng: np.random.Generator, p: float) -> bool:
+    """Whether an option applied with probability ``p`` applies this time. Draws from
+    ``rng`` only when ``p > 0``, so an option left off consumes no draw and datasets made
+    without it stay the same."""
+    return p > 0 and rng.random() < p
+
+
 def _pick(rng: np.random.Generator, weights: Mapping[str, float]) -> str:
     keys = list(weights)
     p = np.array([weights[k] for k in keys], dtype=np.float64)
@@ -288,10 +295,10 @@ def _prepare(
         img = img[:, ::-1]
     img = np.ascontiguousarray(cap_size(np.ascontiguousarray(img), cfg.size))
     camera = None
-    if cfg.camera > 0 and rng.random() < cfg.camera:
+    if _happens(rng, cfg.camera):
         img, camera = ops.camera_pipeline(img, rng)
     prejpeg = None
-    if cfg.prejpeg > 0 and rng.random() < cfg.prejpeg and min(img.shape[:2]) > 72:
+    if _happens(rng, cfg.prejpeg) and min(img.shape[:2]) > 72:
         # the photo as a camera or an earlier save left it: JPEG-compressed, its 8x8 grid
         # then shifted by a crop of 0-7 px so that it need not align with the final image's
         lo, hi = cfg.prejpeg_quality
@@ -376,7 +383,7 @@ def _splice(
     if n > 1 and donor_idx >= host_idx:
         donor_idx += 1
     donor, donor_rec = _prepare(cache, donor_idx, rng, cfg)
-    if cfg.splice_object > 0 and rng.random() < cfg.splice_object:
+    if _happens(rng, cfg.splice_object):
         # a whole object of the donor, resized to the drawn area (shrunk more freely:
         # a donor's main object is often larger than the region the host can take)
         shape, lowest = "object", 0.25
@@ -401,10 +408,10 @@ def _splice(
         strength = float(rng.uniform(0.5, 1.0))
         layer = ops.match_colour(layer, dest, image, strength)
     noise_added = None
-    if cfg.noise_match > 0 and rng.random() < cfg.noise_match:
+    if _happens(rng, cfg.noise_match):
         layer, noise_added = ops.match_noise(layer, dest, image, rng)
     blended = None
-    if cfg.poisson > 0 and rng.random() < cfg.poisson:
+    if _happens(rng, cfg.poisson):
         blended = ops.poisson_blend(image, layer, dest)
     if blended is not None:
         alpha, mask, sigma = dest.astype(np.float32), dest, None
@@ -443,7 +450,7 @@ def _copymove(
     angle = float(rng.uniform(-45, 45)) if rng.random() < cfg.rotate else 0.0
     mirror = bool(rng.random() < cfg.mirror)
     region, shape = None, "object"
-    if cfg.copymove_object > 0 and rng.random() < cfg.copymove_object:
+    if _happens(rng, cfg.copymove_object):
         region = host_object.region(forbid)
         if region is not None:  # the whole object, its copy about the drawn area
             scale = float(np.sqrt(target_px / region.sum()) * rng.uniform(0.9, 1.1))
@@ -487,7 +494,7 @@ def _removal(
     host_object: _HostObject,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
     region, shape = None, "object"
-    if cfg.removal_object > 0 and rng.random() < cfg.removal_object:
+    if _happens(rng, cfg.removal_object):
         region = host_object.region(forbid)
         if region is not None and region.mean() > cfg.removal_max_area:
             region = None  # too large to erase believably
@@ -500,7 +507,7 @@ def _removal(
     region = ops.dilate(region, grow)
     if (region & forbid).any():
         return None
-    if cfg.removal_patch > 0 and rng.random() < cfg.removal_patch:
+    if _happens(rng, cfg.removal_patch):
         filled = ops.patch_fill(image, region, rng, forbid)
         if filled is not None:
             out, shift = filled
