@@ -112,6 +112,7 @@ _CM8 = {**_PW6, "corr": 8, **_SYNTH_CM}
 _FAST_CM8_E20 = {**_CM8, **_FAST, "corr_level": -1, "epochs": 20}
 _FAST_ALL8_E20 = {**_FAST_CM8_E20, "synth_kinds": "all"}
 _FAST_ALL8_AU_E20 = {**_FAST_ALL8_E20, "synth_authentic": 200, "authentic": 31}
+_V4_CM_E20 = {**_PW6, **_SYNTH_CM, "init": "general-v4", "epochs": 20, "realdev": True}
 
 
 def _seeded(
@@ -189,6 +190,10 @@ RUNS: dict[str, dict[str, Any]] = {
     "soup3-general-v3-ft-e20": {**_PW6, "init": "general-v3", "epochs": 20, "soup": "0,1,2"},
     **_seeded("general-v4-ft-e20", {**_PW6, "init": "general-v4", "epochs": 20}, seeds=(0, 1, 2)),
     "soup3-general-v4-ft-e20": {**_PW6, "init": "general-v4", "epochs": 20, "soup": "0,1,2"},
+    # the headline recipe (synthetic copy-move pretraining, 20 epochs, six-seed soup) with
+    # general-v4 in place of the ImageNet start: the shipped student's COVERAGE variant
+    **_seeded("general-v4-synth-copymove-e20", _V4_CM_E20, seeds=(0, 1, 2, 3, 4, 5)),
+    "soup6-general-v4-synth-copymove-e20": {**_V4_CM_E20, "soup": "0,1,2,3,4,5"},
     # ... and with authentic images: 200 in the pretraining set, 31 photos in fine-tuning
     "fast-synth-all-au-corr-8-e20": _FAST_ALL8_AU_E20,
     # the pretrained students alone (epochs 0): synthetic forgeries only, no COVERAGE image
@@ -268,8 +273,12 @@ def _synth_set(work: Path, r: Recipe) -> Path:
     return folder
 
 
-def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None) -> Path:
-    """Train ``student`` on ``r.synth`` synthetic forgeries (exact masks); return last.pt."""
+def _synth_pretrain(
+    work: Path, r: Recipe, student: Any, pretrained: str | None, start: Path | None = None
+) -> Path:
+    """Train ``student`` on ``r.synth`` synthetic forgeries (exact masks) from ImageNet
+    weights (``pretrained``) or, with ``start``, from that student (``r.init``); return
+    last.pt."""
     from boxpromptiml.data.sources import load_dataset
     from boxpromptiml.train import TrainConfig
 
@@ -284,11 +293,13 @@ def _synth_pretrain(work: Path, r: Recipe, student: Any, pretrained: str | None)
         + (f"-c{r.corr}l{r.corr_level}" if r.corr else "")
     )
     name += f"-pw{r.pos_weight:g}" if r.pos_weight != 1 else ""
+    name += f"-init{Path(r.init).stem}" if start is not None else ""
     out = work / name
     cfg = TrainConfig(
         train=[s for s in ds.samples if s.label == 1 or r.synth_authentic], out_dir=out,
-        supervision="gt",
-        model=student, pretrained=pretrained, epochs=r.synth_epochs, batch_size=r.batch,
+        supervision="gt", init_from=start,
+        model=student, pretrained=None if start else pretrained, epochs=r.synth_epochs,
+        batch_size=r.batch,
         input_size=r.imgsz, lr=r.lr, dice_weight=r.dice, pos_weight=r.pos_weight,
         seed=0,  # one pretraining shared by every seed: the seed varies the fine-tuning
         workers=0, tensorboard=False,
@@ -423,14 +434,12 @@ def run_one(
         r = replace(r, pos_weight=chosen)
         # the final training is the plain run with the chosen weight (shared when cached)
         train_dir = work_root / tag_of(replace(r, pos_weight_cv="", tta="none")) / "train"
-    init_from = _synth_pretrain(work_root, r, student, pretrained) if r.synth else None
-    if r.init:
+    init_from: Path | None = None
+    if r.init:  # the start is a student; with synth, its synthetic pretraining starts there
         from boxpromptiml.predict.shipped import SHIPPED_MODELS, shipped_model
         from boxpromptiml.student.build import StudentArgs
         from boxpromptiml.student.checkpoint import read_checkpoint
 
-        if r.synth:
-            raise SystemExit("init and synth both choose the start: set one")
         init_from = shipped_model(r.init) if r.init in SHIPPED_MODELS else Path(r.init)
         if not init_from.is_file():
             raise SystemExit(
@@ -439,6 +448,8 @@ def run_one(
             )
         student = StudentArgs.from_dict(read_checkpoint(init_from)["model_args"])
         pretrained = None
+    if r.synth:
+        init_from = _synth_pretrain(work_root, r, student, pretrained, init_from)
     if r.replay:
         if not r.synth:
             raise SystemExit("replay draws from the synthetic pretraining set: set synth")
