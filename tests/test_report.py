@@ -139,6 +139,8 @@ def test_report_contents(run: dict[str, Path], tmp_path: Path) -> None:
     assert f"{summary['f1']:.3f}" in page and f"{summary['micro_iou']:.3f}" in page
     assert "microIoU" in page and "imgBAcc" in page and "on_missing_pred" in page
     assert "blur=3" in page and "jpeg=90" in page and "F1 vs clean" in page
+    # the authentic image a0 is perturbed too: false-alarm columns
+    assert "untouched px flagged" in page and "image AUC" in page
     assert '<td class="num">–</td>' in page  # None in the extra table shows as a dash
     assert "showing the first 4 of 6 images" in page
     assert "1 manipulated image(s) have no pseudo-mask" in page

@@ -123,3 +123,64 @@ def test_cli_robust_bad_options(bright_squares: Path, capsys: pytest.CaptureFixt
     assert main(["robust", str(bright_squares), "--teacher", "box", "--boxes", "x.json",
                  "--families", "sepia"]) == 2  # fmt: skip
     assert "unknown family 'sepia'" in capsys.readouterr().err
+
+
+def _dark_photos(folder: Path, n: int = 3) -> Path:
+    """Untouched photos: dark noisy images without any bright region."""
+    rng = np.random.default_rng(1)
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        img = np.clip(rng.normal(40, 5, (48, 64, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"au{i}.png")
+    return folder
+
+
+def test_untouched_images_give_false_alarms_per_condition(bright_squares: Path) -> None:
+    """Au/ images are perturbed like the forged ones: a predictor that lights up on noise
+    stays quiet on clean untouched images and flags them all under strong noise."""
+    _dark_photos(bright_squares / "Au")
+    ds = load_dataset(bright_squares)
+    sweep = {"noise": [60]}
+
+    def jumpy(images: list[np.ndarray], sample: Sample) -> list[np.ndarray]:
+        """Flags any pixel 30 grey levels above the background: noise too."""
+        return [np.clip((im.mean(axis=2) - 40) / 60, 0, 1).astype(np.float32) for im in images]
+
+    res = robustness_sweep(jumpy, [ds], sweep, progress=False)
+    clean, noisy = res.rows
+    assert clean["n"] == 4 and clean["n_authentic"] == 3
+    assert clean["authentic_over_1pct"] == 0.0 and clean["authentic_flagged"] == 0.0
+    assert noisy["authentic_over_1pct"] == 1.0 and noisy["authentic_flagged"] > 0.01
+    assert clean["image_auc"] == pytest.approx(1.0)  # bright square vs none: separable
+    assert noisy["image_auc"] < clean["image_auc"]
+    forged_only = robustness_sweep(jumpy, [ds], sweep, untouched=False, progress=False)
+    assert forged_only.rows[0]["n_authentic"] == 0
+    assert np.isnan(forged_only.rows[0]["authentic_over_1pct"])
+    # pixel metrics of the forged images do not change with the untouched ones present
+    assert forged_only.rows[0]["f1"] == clean["f1"] and forged_only.rows[1]["f1"] == noisy["f1"]
+
+
+def test_cli_robust_untouched_photos(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--untouched PHOTOS`` alone sweeps false alarms: rows, plot panel and table."""
+    pytest.importorskip("torch")
+    from boxpromptiml.cli import main
+    from tests.test_predict import make_checkpoint
+
+    photos = _dark_photos(tmp_path / "photos")
+    ckpt = make_checkpoint(tmp_path / "ckpt" / "best.pt", size=64)
+    out = tmp_path / "rob"
+    argv = ["robust", "--untouched", str(photos), "--model", str(ckpt), "--families", "jpeg",
+            "--levels", "jpeg=50", "--out", str(out), "--no-progress", "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    rows = json.loads((out / "robustness.json").read_text())["rows"]
+    assert [(r["dataset"], r["condition"], r["n"], r["n_authentic"]) for r in rows] == [
+        ("photos", "clean", 0, 3),
+        ("photos", "jpeg=50", 0, 3),
+    ]
+    assert all(0.0 <= r["authentic_over_1pct"] <= 1.0 for r in rows)
+    assert (out / "robustness_jpeg.png").stat().st_size > 1000
+    assert "> 1 % flagged" in capsys.readouterr().out
+    assert main(["robust", "--model", str(ckpt)]) == 2
+    assert "give a DATASET, untouched photos" in capsys.readouterr().err
+    assert main(["robust", "--untouched", str(tmp_path / "nowhere"), "--model", str(ckpt)]) == 2
+    assert "nowhere" in capsys.readouterr().err

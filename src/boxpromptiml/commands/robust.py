@@ -2,8 +2,11 @@
 
 Each image of each DATASET is predicted clean and under every perturbation level
 (applied in memory; the dataset is never modified), and pixel F1 / AUC / IoU are reported
-per level with the relative drop against the clean images. Writes robustness.json,
-robustness.csv and one plot per perturbation family to the run folder.
+per level with the relative drop against the clean images. Untouched images (a dataset's
+Au/ folder, or photos given with --untouched) are perturbed alike and give the false
+alarms per level: the share of them with more than 1 % of their pixels flagged, and the
+image-level AUC where forged and untouched images are both present. Writes
+robustness.json, robustness.csv and one plot per perturbation family to the run folder.
 
 Test a trained student (--model, a .pt checkpoint or an exported .onnx), or a box-prompted
 teacher (--teacher NAME with --boxes, a COCO box file) to see how its pseudo-masks hold up.
@@ -19,12 +22,14 @@ examples:
   boxprompt robust data/coverage --model runs/train/exp/best.pt --on-size-mismatch skip
   boxprompt robust data/coverage --model model.onnx --families jpeg,social --max-images 20
   boxprompt robust data/coverage --teacher ensemble --boxes boxes.json --levels blur=3,15
+  boxprompt robust --untouched photos/ --families jpeg,social    # false alarms only
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from boxpromptiml.commands._common import (
     add_dataset_arguments,
@@ -33,9 +38,25 @@ from boxpromptiml.commands._common import (
     output_from_args,
 )
 
+if TYPE_CHECKING:
+    from boxpromptiml.data.sources import Dataset
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    add_dataset_arguments(p, many=True)
+    add_dataset_arguments(p, many=True, optional=True)
+    p.add_argument(
+        "--untouched",
+        action="append",
+        default=[],
+        metavar="PHOTOS",
+        help="untouched photos (folder, glob, file or .txt list; repeatable): their false "
+        "alarms per level, as one more dataset named after the first",
+    )
+    p.add_argument(
+        "--no-untouched",
+        action="store_true",
+        help="leave out the datasets' untouched (Au/) images: forged images only, faster",
+    )
     who = p.add_mutually_exclusive_group(required=True)
     who.add_argument("--model", help="student checkpoint (.pt) or exported ONNX model")
     who.add_argument("--teacher", help="teacher name (with --boxes): sweep the pseudo-masks")
@@ -49,7 +70,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="override the levels of one family (repeatable)",
     )
     p.add_argument("--threshold", type=float, default=0.5, help="binarisation threshold (0.5)")
-    p.add_argument("--max-images", type=int, default=None, help="at most this many per dataset")
+    p.add_argument(
+        "--max-images", type=int, default=None, help="at most this many of each kind per dataset"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the noise (default 0)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda[:i] (default auto)")
     add_output_arguments(p, "robust")
@@ -99,11 +122,17 @@ def run(args: argparse.Namespace) -> int:
     from boxpromptiml.robust.sweep import robustness_sweep
 
     sweep = _parse_sweep(args)
-    datasets = dataset_from_args(args)
+    if not args.datasets and not args.untouched:
+        raise ConfigError("give a DATASET, untouched photos (--untouched PHOTOS), or both")
+    if args.untouched and args.no_untouched:
+        raise ConfigError("--untouched and --no-untouched contradict each other")
+    datasets = dataset_from_args(args) + ([_untouched(args.untouched)] if args.untouched else [])
+    image_reduce = "max"
     if args.model:
         from boxpromptiml.predict import Localizer
 
         localizer = Localizer.from_checkpoint(args.model, device=args.device)
+        image_reduce = localizer.image_score
 
         def predict(images: list[np.ndarray], sample: Sample) -> list[np.ndarray]:
             return localizer.predict_maps(images)
@@ -133,6 +162,8 @@ def run(args: argparse.Namespace) -> int:
         on_size_mismatch=args.on_size_mismatch,
         invert_masks=args.invert_masks,
         max_images=args.max_images,
+        untouched=not args.no_untouched,
+        image_reduce=image_reduce,
         progress=not args.no_progress,
     )
     result.settings["tested"] = what
@@ -140,15 +171,42 @@ def run(args: argparse.Namespace) -> int:
     paths = result.save(out)
     console = Console(width=None if sys.stdout.isatty() else 140)
     table = Table(title=f"robustness of {what}")
-    for col in ("dataset", "condition", "n", "F1", "AUC", "IoU", "F1 rel."):
+    quiet = any(r["n_authentic"] for r in result.rows)
+    cols = ["dataset", "condition", "n", "F1", "AUC", "IoU", "F1 rel."]
+    cols += ["untouched", "> 1 % flagged", "image AUC"] if quiet else []
+    for col in cols:
         table.add_column(col, justify="left" if col in ("dataset", "condition") else "right")
     for r in result.relative_drop("f1"):
-        table.add_row(
-            r["dataset"], r["condition"], str(r["n"]),
-            *(f"{r[k]:.3f}" for k in ("f1", "auc", "iou", "f1_relative")),
-        )  # fmt: skip
+        cells = [r["dataset"], r["condition"], str(r["n"])]
+        cells += [_fmt(r[k]) for k in ("f1", "auc", "iou", "f1_relative")]
+        if quiet:
+            cells += [str(r["n_authentic"]), _fmt(r["authentic_over_1pct"]), _fmt(r["image_auc"])]
+        table.add_row(*cells)
     console.print(table)
     for msg in result.problems:
         console.print(f"[yellow]skipped[/yellow]: {msg}", highlight=False, soft_wrap=True)
     console.print(f"results saved to [bold]{out}[/bold] ({len(paths)} files)", highlight=False)
     return 0
+
+
+def _fmt(x: float) -> str:
+    """A figure with three decimals, or a dash where it does not apply (NaN)."""
+    return "—" if x != x else f"{x:.3f}"
+
+
+def _untouched(sources: list[str]) -> Dataset:
+    """The photos of ``--untouched`` as one dataset of untouched (label 0) samples."""
+    from pathlib import Path
+
+    from boxpromptiml.data.sources import Dataset, Sample, resolve_images
+
+    paths = resolve_images(sources)
+    seen: dict[str, int] = {}
+    samples = []
+    for path in paths:
+        stem = path.stem
+        seen[stem] = seen.get(stem, -1) + 1
+        samples.append(Sample(stem if not seen[stem] else f"{stem}__{seen[stem]}", path, None, 0))
+    first = Path(sources[0])  # a folder or a .txt list names the set; a glob or files do not
+    named = first.is_dir() or first.suffix.lower() == ".txt"
+    return Dataset((first.stem if first.suffix else first.name) if named else "untouched", samples)

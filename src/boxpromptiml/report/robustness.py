@@ -1,6 +1,7 @@
 """The robustness section: a robustness run folder (``robustness.json`` and the
 ``robustness_<family>.png`` plots written by :meth:`boxpromptiml.robust.sweep.RobustResult.save`)
-turned into tables of F1/AUC per condition with the drop relative to the clean images."""
+turned into tables of F1/AUC per condition with the drop relative to the clean images, and
+the false alarms on untouched images where the run scored some."""
 
 from __future__ import annotations
 
@@ -26,6 +27,14 @@ ROBUST_COLUMNS = {
     "iou": "IoU",
     "precision": "P",
     "recall": "R",
+}
+
+#: Columns added for a dataset with untouched images (false alarms per condition).
+UNTOUCHED_COLUMNS = {
+    "n_authentic": "untouched",
+    "authentic_over_1pct": "untouched > 1 % flagged",
+    "authentic_flagged": "untouched px flagged",
+    "image_auc": "image AUC",
 }
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -66,7 +75,9 @@ def robustness_html(robust_dir: PathLike) -> str:
         note(
             "Each condition perturbs the manipulated images (the clean row is the unperturbed "
             "baseline) and scores the maps against the unchanged masks; 'vs clean' is the "
-            "relative change of the dataset's clean score."
+            "relative change of the dataset's clean score. Untouched images, where a "
+            "dataset has them, are perturbed alike: '> 1 % flagged' is the share of them "
+            "with more than 1 % of their pixels at or above the threshold."
         )
     ]
     settings = data.get("settings") or {}
@@ -93,8 +104,11 @@ def robustness_html(robust_dir: PathLike) -> str:
                     "auc_change": _change(r.get("auc"), base_auc),
                 }
             )
+        columns = dict(ROBUST_COLUMNS)
+        if any(r.get("n_authentic") for r in ds_rows):
+            columns.update(UNTOUCHED_COLUMNS)
         parts.append(f"<h3>{esc(name)}</h3>")
-        parts.append(table_html(shown, ROBUST_COLUMNS, sortable=True))
+        parts.append(table_html(shown, columns, sortable=True))
     families = list(dict.fromkeys(str(r["family"]) for r in rows if r["family"] != "none"))
     plots = [folder / f"robustness_{f}.png" for f in families]
     plots += sorted(p for p in folder.glob("robustness_*.png") if p not in plots)

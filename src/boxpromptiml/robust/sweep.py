@@ -8,6 +8,13 @@ Images are never written back: the dataset on disk is untouched.
 The thing being tested is any callable ``predict(images, sample) -> maps`` taking a list of
 ``(H, W, 3)`` uint8 RGB images (all of one sample) and returning ``(H, W)`` float maps in
 ``[0, 1]``; the sample lets a box-prompted teacher look up its boxes.
+
+Untouched images (label 0: a dataset's ``Au/`` folder, or photos given as such) are
+perturbed and predicted the same way and give the false alarms per condition: the mean
+share of their pixels at or above the threshold, the share of them with more than 1 %
+flagged, and, where a dataset has both kinds, the image-level AUC. A localizer that stays
+quiet on camera originals but flags the same photos once recompressed or resized shows
+here.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ PredictFn = Callable[[list[np.ndarray], Sample], list[np.ndarray]]
 PathLike = str | os.PathLike[str]
 #: Metrics reported per condition.
 REPORTED = ("f1", "auc", "iou", "precision", "recall")
+#: False-alarm and image-level figures reported per condition (NaN without untouched images).
+UNTOUCHED = ("authentic_flagged", "authentic_over_1pct", "image_auc")
 
 
 @dataclass(frozen=True)
@@ -99,30 +108,44 @@ class RobustResult:
         return paths
 
     def plot(self, family: str, path: PathLike) -> Path:
-        """Pixel F1 and AUC against the level of ``family``, one line per dataset;
-        the clean value is drawn as a dashed line of the same colour."""
+        """Pixel F1 and AUC against the level of ``family``, one line per dataset, and,
+        when untouched images were scored, the share of them with more than 1 % of their
+        pixels flagged; the clean value is drawn as a dashed line of the same colour."""
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), constrained_layout=True)
+        panels = [
+            (metric, label)
+            for metric, label in (
+                ("f1", "pixel F1"),
+                ("auc", "pixel AUC"),
+                ("authentic_over_1pct", "untouched with > 1 % flagged"),
+            )
+            if any(not math.isnan(r.get(metric, math.nan)) for r in self.rows)
+        ]
+        fig, axes = plt.subplots(
+            1, len(panels), figsize=(4.5 * len(panels), 3.4), constrained_layout=True,
+            squeeze=False,
+        )  # fmt: skip
         datasets = list(dict.fromkeys(r["dataset"] for r in self.rows))
-        for k, metric in enumerate(("f1", "auc")):
-            ax = axes[k]
+        for ax, (metric, label) in zip(axes[0], panels, strict=True):
             for j, name in enumerate(datasets):
                 color = f"C{j}"
                 rows = [r for r in self.rows if r["dataset"] == name and r["family"] == family]
                 clean = [r for r in self.rows if r["dataset"] == name and r["family"] == "none"]
+                if all(math.isnan(r.get(metric, math.nan)) for r in rows + clean):
+                    continue
                 xs = [str(r["level"]) for r in rows]
                 ax.plot(xs, [r[metric] for r in rows], "o-", color=color, label=name)
                 if clean:
                     ax.axhline(clean[0][metric], color=color, ls="--", lw=1)
             ax.set_xlabel(f"{family} level")
-            ax.set_ylabel("pixel " + metric.upper())
+            ax.set_ylabel(label)
             ax.set_ylim(0, 1)
             ax.grid(alpha=0.3)
-        axes[0].legend(fontsize=8)
+            ax.legend(fontsize=8)
         fig.suptitle(f"robustness to {family} (dashed: clean)")
 
         def _write(tmp: Path) -> None:
@@ -149,12 +172,18 @@ def robustness_sweep(
     on_size_mismatch: SizeMismatch = "skip",
     invert_masks: bool = False,
     max_images: int | None = None,
+    untouched: bool = True,
+    image_reduce: str = "max",
     progress: bool = True,
 ) -> RobustResult:
     """Score ``predict`` on every dataset under every condition of ``sweep``.
 
-    Only manipulated images are used (pixel metrics). ``max_images`` caps the images per
-    dataset (the first ones, in dataset order). Unreadable samples are skipped and listed.
+    Manipulated images give the pixel metrics (:data:`REPORTED`, ``n`` of them); untouched
+    images (label 0; ``untouched=False`` leaves them out) give the false alarms
+    (:data:`UNTOUCHED`, ``n_authentic`` of them), with ``image_reduce`` (``max``, ``mean``,
+    ``top1pct``, ...) turning a map into the image score of ``image_auc``. ``max_images``
+    caps the images of each kind per dataset (the first ones, in dataset order).
+    Unreadable samples are skipped and listed.
     """
     from tqdm.auto import tqdm
 
@@ -164,19 +193,25 @@ def robustness_sweep(
     problems: list[str] = []
     for ds in datasets:
         samples = [s for s in ds if s.label != 0][: max_images or None]
-        accs = [MetricAccumulator(threshold=threshold) for _ in conds]
+        if untouched:
+            samples += [s for s in ds if s.label == 0][: max_images or None]
+        accs = [MetricAccumulator(threshold=threshold, image_reduce=image_reduce) for _ in conds]
         for s in tqdm(samples, desc=f"robust {ds.name}", unit="img", disable=not progress):
             try:
                 image = load_image(s.image)
-                mask = mask_or_skip(
-                    s, image.shape[:2], on_size_mismatch, problems, invert=invert_masks
+                mask = (
+                    mask_or_skip(
+                        s, image.shape[:2], on_size_mismatch, problems, invert=invert_masks
+                    )
+                    if s.label != 0
+                    else np.zeros(image.shape[:2], bool)
                 )
             except DataError as exc:
                 if on_size_mismatch == "error" and isinstance(exc, SizeMismatchError):
                     raise
                 problems.append(f"{exc} [skipped]")
                 continue
-            if mask is None or not mask.any():
+            if mask is None or (s.label != 0 and not mask.any()):
                 continue
             variants = [f(image, sample_rng(seed, s.name, i)) for i, f in enumerate(perturbs)]
             maps = predict(variants, s)
@@ -184,8 +219,10 @@ def robustness_sweep(
                 raise RuntimeError(
                     f"predictor returned {len(maps)} maps for {len(variants)} images"
                 )
+            label = 0 if s.label == 0 else 1
             for acc, m in zip(accs, maps, strict=True):
-                acc.update(s.name, resize_map(np.asarray(m, np.float32), mask.shape), mask, 1)
+                prob = resize_map(np.asarray(m, np.float32), mask.shape)
+                acc.update(s.name, prob, mask if label else None, label)
         if not accs[0].rows:
             problems.append(f"{ds.name}: no image could be scored")
             continue
@@ -199,6 +236,8 @@ def robustness_sweep(
                     "condition": c.label,
                     "n": int(summ["n_manipulated"]),
                     **{k: float(summ[k]) for k in REPORTED},
+                    "n_authentic": int(summ["n_authentic"]),
+                    **{k: float(summ[k]) for k in UNTOUCHED},
                 }
             )
     settings = {
@@ -206,5 +245,7 @@ def robustness_sweep(
         "seed": seed,
         "sweep": {k: list(v) for k, v in (DEFAULT_SWEEP if sweep is None else sweep).items()},
         "max_images": max_images,
+        "untouched": untouched,
+        "image_reduce": image_reduce,
     }
     return RobustResult(rows, problems, settings)
