@@ -270,6 +270,29 @@ def test_post_processing_resizes_the_mask(photos: list[Photo], cache: PhotoCache
     assert r.record["hw"] == list(r.mask.shape)
 
 
+def test_upscale_enlarges_image_and_mask_together(photos: list[Photo], cache: PhotoCache) -> None:
+    """``upscale`` enlarges forged and untouched images alike (the mask follows); off by
+    default, when it draws nothing, so datasets made without it stay bit-identical."""
+    cfg = SynthConfig(size=SMALL, upscale=1.0, upscale_scale=(1.5, 2.0), resize=0.0, crop=0.0)
+    for i, authentic in ((0, False), (1, False), (0, True)):
+        r = synthesize(i, photos, cfg, authentic=authentic, cache=cache)
+        up = [o for o in r.record["post"] if o["op"] == "upscale"]
+        assert len(up) == 1 and 1.5 <= up[0]["scale"] <= 2.0
+        assert up[0]["interpolation"] in ("bilinear", "bicubic")
+        assert r.image.shape[:2] == r.mask.shape == tuple(up[0]["hw"])
+        ratio = r.image.shape[0] / r.source.shape[0]
+        assert ratio == pytest.approx(up[0]["scale"], abs=0.02)
+        assert r.mask.any() != authentic
+    plain = synthesize(2, photos, SynthConfig(size=SMALL, seed=3), cache=cache)
+    off = synthesize(2, photos, SynthConfig(size=SMALL, seed=3, upscale=0.0), cache=cache)
+    assert np.array_equal(plain.image, off.image) and plain.record == off.record
+    assert not {"upscale", "upscale_scale"} & set(SynthConfig().to_dict())
+    with pytest.raises(ConfigError, match="upscale_scale"):
+        SynthConfig(upscale_scale=(0.5, 2.0))
+    with pytest.raises(ConfigError, match="upscale"):
+        SynthConfig(upscale=2.0)
+
+
 def test_authentic_images_have_no_region(photos: list[Photo], cache: PhotoCache) -> None:
     r = synthesize(0, photos, SynthConfig(size=SMALL), authentic=True, cache=cache)
     assert r.authentic and r.name == "au_00000" and not r.mask.any()

@@ -143,12 +143,16 @@ class SynthConfig:
     splice_object: float = 0.0
     copymove_object: float = 0.0
     removal_object: float = 0.0
+    upscale: float = 0.0
+    upscale_scale: tuple[float, float] = (1.25, 2.0)
 
     LATER: ClassVar[dict[str, Any]] = {
         "camera": 0.0,
         "splice_object": 0.0,
         "copymove_object": 0.0,
         "removal_object": 0.0,
+        "upscale": 0.0,
+        "upscale_scale": (1.25, 2.0),
     }
 
     def __post_init__(self) -> None:
@@ -164,6 +168,7 @@ class SynthConfig:
         object.__setattr__(self, "shapes", _weights(self.shapes, SHAPES, "shape"))
         _range(self.area, 0.001, 0.6, "area")
         _range(self.resize_scale, 0.2, 1.0, "resize_scale")
+        _range(self.upscale_scale, 1.0, 4.0, "upscale_scale")
         _range(self.blur_sigma, 0.0, 10.0, "blur_sigma")
         _range(self.noise_sigma, 0.0, 50.0, "noise_sigma")
         _range(self.jpeg_quality, 1, 100, "jpeg_quality")
@@ -190,6 +195,7 @@ class SynthConfig:
             "splice_object",
             "copymove_object",
             "removal_object",
+            "upscale",
         ):
             v = getattr(self, name)
             if not 0.0 <= float(v) <= 1.0:
@@ -606,8 +612,10 @@ def synthesize(
     name = image_name(index, authentic)
     kind = "authentic" if authentic else _pick(rng, cfg.kinds)
     probs = {"resize": cfg.resize, "blur": cfg.blur, "noise": cfg.noise, "jpeg": cfg.jpeg}
+    probs["upscale"] = cfg.upscale
     ranges: dict[str, tuple[float, float]] = {
         "resize": cfg.resize_scale,
+        "upscale": cfg.upscale_scale,
         "blur": cfg.blur_sigma,
         "noise": cfg.noise_sigma,
         "jpeg": (float(cfg.jpeg_quality[0]), float(cfg.jpeg_quality[1])),

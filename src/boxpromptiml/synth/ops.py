@@ -198,13 +198,15 @@ def post_process(
     probs: dict[str, float],
     ranges: dict[str, tuple[float, float]],
 ) -> tuple[np.ndarray, np.ndarray, list[dict[str, Any]]]:
-    """Whole-image post-processing in the fixed order resize, blur, noise, JPEG.
+    """Whole-image post-processing in the fixed order resize, upscale, blur, noise, JPEG.
 
     Each step runs with probability ``probs[step]`` and draws its parameter uniformly
-    from ``ranges[step]``: resize scale (area interpolation; the mask follows with
-    nearest neighbour), Gaussian blur sigma in px, Gaussian noise sigma in grey levels,
-    JPEG quality (integer). The mask is otherwise unchanged. Returns the image, the mask
-    and one record per applied step.
+    from ``ranges[step]``: resize scale (downscaling, area interpolation; the mask follows
+    with nearest neighbour), upscale factor (bilinear or bicubic interpolation, as
+    editors, viewers and phones' digital zoom enlarge photos; optional: no ``"upscale"``
+    in ``probs`` or probability 0 draws nothing), Gaussian blur sigma in px, Gaussian
+    noise sigma in grey levels, JPEG quality (integer). The mask is otherwise unchanged.
+    Returns the image, the mask and one record per applied step.
     """
     ops: list[dict[str, Any]] = []
     if rng.random() < probs["resize"]:
@@ -214,6 +216,19 @@ def post_process(
         image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
         mask = resize_mask(mask, (nh, nw))
         ops.append({"op": "resize", "scale": round(s, 4), "hw": [nh, nw]})
+    p_up = probs.get("upscale", 0.0)
+    if p_up > 0 and rng.random() < p_up:
+        s = float(rng.uniform(*ranges["upscale"]))
+        cubic = bool(rng.random() < 0.5)
+        h, w = image.shape[:2]
+        nh, nw = round(h * s), round(w * s)
+        interp = cv2.INTER_CUBIC if cubic else cv2.INTER_LINEAR
+        image = cv2.resize(image, (nw, nh), interpolation=interp)
+        mask = resize_mask(mask, (nh, nw))
+        ops.append(
+            {"op": "upscale", "scale": round(s, 4), "hw": [nh, nw],
+             "interpolation": "bicubic" if cubic else "bilinear"}
+        )  # fmt: skip
     if rng.random() < probs["blur"]:
         sigma = float(rng.uniform(*ranges["blur"]))
         image = cv2.GaussianBlur(image, (0, 0), sigma)
