@@ -32,11 +32,14 @@ SCRIPTS = {
     "speed": "speed.py",
     "teachers": "teachers.py",
     "train-speed": "train_speed.py",
+    "untouched-robustness": "untouched_robustness.py",
 }
 
 
-def _script(name: str) -> str:
-    best = max((p for p in SCRIPTS if name.startswith(p)), key=len, default="")
+def _script(*names: str) -> str:
+    """The script of a result file: the longest known prefix of any of ``names`` (the
+    file's name, its path under the results folder)."""
+    best = max((p for p in SCRIPTS for n in names if n.startswith(p)), key=len, default="")
     return SCRIPTS.get(best, "?")
 
 
@@ -86,6 +89,13 @@ def _headline(d: Any) -> str:
         isinstance(v, dict) and "latency_ms_median" in v for v in variants.values()
     ):  # arch_speed.py
         return ", ".join(f"{k} {v['latency_ms_median']:.1f} ms" for k, v in variants.items())
+    rows = d.get("rows")
+    if isinstance(rows, list) and rows and isinstance(rows[0], dict) and "n_authentic" in rows[0]:
+        return "untouched > 1 %: " + ", ".join(  # untouched_robustness.py, robust sweeps
+            f"{r['condition']} {r['authentic_over_1pct']:.2f}"
+            for r in rows
+            if r.get("n_authentic") and r["family"] in ("none", "resize")
+        )
     if "f1_all_kinds" in d:
         return f"synthetic F1 {d['f1_all_kinds']:.3f}"
     return ""
@@ -99,9 +109,16 @@ def build() -> str:
             data = json.loads(path.read_text(encoding="utf-8"))
         except ValueError:
             data = None
-        date = str(data.get("date", "")) if isinstance(data, dict) else ""
-        script = _script(path.name)
-        rows.setdefault(script, []).append(f"- `{rel}` {date} {_headline(data)}".rstrip())
+        date = ""
+        if isinstance(data, dict):  # a result's own date, else its machine record's
+            machine = data.get("machine")
+            date = str(data.get("date") or "")
+            if not date and isinstance(machine, dict):
+                date = str(machine.get("date") or "")
+        script = _script(path.name, rel)
+        rows.setdefault(script, []).append(
+            " ".join(x for x in (f"- `{rel}`", date, _headline(data)) if x)
+        )
     out = ["# Index of benchmark results", "",
            "Written by `python benchmarks/index_results.py`; one line per JSON file.", ""]  # fmt: skip
     for script in sorted(rows):
