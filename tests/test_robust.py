@@ -180,6 +180,10 @@ def test_cli_robust_untouched_photos(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert all(0.0 <= r["authentic_over_1pct"] <= 1.0 for r in rows)
     assert (out / "robustness_jpeg.png").stat().st_size > 1000
     assert "> 1 % flagged" in capsys.readouterr().out
+    # a shipped model by name, with its packaged settings (image score the map's mean)
+    argv[argv.index("--model") + 1] = "general-v4"
+    assert main(argv) == 0
+    assert json.loads((out / "robustness.json").read_text())["settings"]["image_reduce"] == "mean"
     assert main(["robust", "--model", str(ckpt)]) == 2
     assert "give a DATASET, untouched photos" in capsys.readouterr().err
     assert main(["robust", "--untouched", str(tmp_path / "nowhere"), "--model", str(ckpt)]) == 2

@@ -22,7 +22,7 @@ examples:
   boxprompt robust data/coverage --model runs/train/exp/best.pt --on-size-mismatch skip
   boxprompt robust data/coverage --model model.onnx --families jpeg,social --max-images 20
   boxprompt robust data/coverage --teacher ensemble --boxes boxes.json --levels blur=3,15
-  boxprompt robust --untouched photos/ --families jpeg,social    # false alarms only
+  boxprompt robust --untouched photos/ --model general-v4 --families jpeg,social
 """
 
 from __future__ import annotations
@@ -58,7 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="leave out the datasets' untouched (Au/) images: forged images only, faster",
     )
     who = p.add_mutually_exclusive_group(required=True)
-    who.add_argument("--model", help="student checkpoint (.pt) or exported ONNX model")
+    who.add_argument(
+        "--model", help="student checkpoint (.pt), exported ONNX model, or a shipped model's name"
+    )
     who.add_argument("--teacher", help="teacher name (with --boxes): sweep the pseudo-masks")
     p.add_argument("--boxes", help="COCO box file for --teacher")
     p.add_argument("--families", default=None, help="comma list of families (default: all)")
@@ -130,8 +132,9 @@ def run(args: argparse.Namespace) -> int:
     image_reduce = "max"
     if args.model:
         from boxpromptiml.predict import Localizer
+        from boxpromptiml.predict.shipped import resolve_model
 
-        localizer = Localizer.from_checkpoint(args.model, device=args.device)
+        localizer = Localizer.from_checkpoint(resolve_model(args.model), device=args.device)
         image_reduce = localizer.image_score
 
         def predict(images: list[np.ndarray], sample: Sample) -> list[np.ndarray]:
