@@ -4,6 +4,7 @@ forged from untouched photos?
 
     python benchmarks/untouched_robustness.py                       # the default student
     python benchmarks/untouched_robustness.py --model runs/general/v4obj/model.pt --label v4obj
+    python benchmarks/untouched_robustness.py --levels blur=3,7 --levels noise=3 --label general-v4-blur-noise
 
 Users rarely hold camera originals: a photo has usually been recompressed or downscaled
 once or more before anyone asks whether it was edited. ``benchmarks/realworld.py`` counts
@@ -85,7 +86,27 @@ def main() -> None:
     p.add_argument("--label", default=None, help="name of the result (default: model's stem)")
     p.add_argument("--max-images", type=int, default=None, help="cap of each kind (a quick look)")
     p.add_argument("--results", type=Path, default=REPO / "benchmarks" / "results")
+    p.add_argument(
+        "--levels",
+        action="append",
+        default=[],
+        metavar="FAMILY=L1,L2",
+        help="sweep these instead of the default conditions (repeatable; families of "
+        "boxprompt robust: jpeg, resize, blur, noise, social)",
+    )
     args = p.parse_args()
+    sweep: dict[str, list[Any]] = dict(SWEEP)
+    if args.levels:
+        sweep = {}
+        for item in args.levels:
+            family, _, values = item.partition("=")
+            text = [v.strip() for v in values.split(",") if v.strip()]
+            if family == "social":
+                sweep[family] = text
+            elif family in ("resize", "noise"):
+                sweep[family] = [float(v) for v in text]
+            else:
+                sweep[family] = [int(v) for v in text]
 
     from boxpromptiml.bench import machine_info
     from boxpromptiml.predict import Localizer
@@ -105,7 +126,7 @@ def main() -> None:
     result = robustness_sweep(
         lambda images, sample: localizer.predict_maps(images),
         [ds],
-        SWEEP,
+        sweep,
         on_size_mismatch="skip",
         max_images=args.max_images,
         image_reduce=localizer.image_score,
