@@ -95,18 +95,9 @@ def main() -> None:
         "boxprompt robust: jpeg, resize, blur, noise, social)",
     )
     args = p.parse_args()
-    sweep: dict[str, list[Any]] = dict(SWEEP)
-    if args.levels:
-        sweep = {}
-        for item in args.levels:
-            family, _, values = item.partition("=")
-            text = [v.strip() for v in values.split(",") if v.strip()]
-            if family == "social":
-                sweep[family] = text
-            elif family in ("resize", "noise"):
-                sweep[family] = [float(v) for v in text]
-            else:
-                sweep[family] = [int(v) for v in text]
+    from boxpromptiml.robust.perturb import parse_levels
+
+    sweep: dict[str, list[Any]] = dict(parse_levels(item) for item in args.levels) or SWEEP
 
     from boxpromptiml.bench import machine_info
     from boxpromptiml.predict import Localizer

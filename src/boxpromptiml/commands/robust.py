@@ -83,7 +83,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def _parse_sweep(args: argparse.Namespace) -> dict[str, list[float | int | str]]:
     from boxpromptiml.errors import ConfigError
-    from boxpromptiml.robust.perturb import DEFAULT_SWEEP
+    from boxpromptiml.robust.perturb import DEFAULT_SWEEP, parse_levels
 
     sweep: dict[str, list[float | int | str]] = dict(DEFAULT_SWEEP)
     if args.families:
@@ -95,21 +95,7 @@ def _parse_sweep(args: argparse.Namespace) -> dict[str, list[float | int | str]]
             )
         sweep = {f: DEFAULT_SWEEP[f] for f in fams}
     for item in args.levels:
-        fam, sep, values = item.partition("=")
-        if not sep or fam not in DEFAULT_SWEEP:
-            raise ConfigError(
-                f"--levels expects FAMILY=L1,L2 with FAMILY in {', '.join(DEFAULT_SWEEP)}"
-            )
-        levels: list[float | int | str] = []
-        for v in values.split(","):
-            v = v.strip()
-            if fam == "social":
-                levels.append(v)
-            else:
-                try:
-                    levels.append(float(v) if fam in ("resize", "noise") else int(v))
-                except ValueError as exc:
-                    raise ConfigError(f"--levels {fam}: {v!r} is not a number") from exc
+        fam, levels = parse_levels(item)
         sweep[fam] = levels
     return sweep
 

@@ -126,6 +126,28 @@ DEFAULT_SWEEP: dict[str, list[float | int | str]] = {
 }
 
 
+def parse_levels(item: str) -> tuple[str, list[float | int | str]]:
+    """``"FAMILY=L1,L2"`` (a ``--levels`` value) as ``(family, levels)``: chain names for
+    ``social``, floats for ``resize`` and ``noise``, integers otherwise. Raises
+    :class:`~boxpromptiml.errors.ConfigError` for an unknown family or a bad number."""
+    fam, sep, values = item.partition("=")
+    if not sep or fam not in DEFAULT_SWEEP:
+        raise ConfigError(
+            f"--levels expects FAMILY=L1,L2 with FAMILY in {', '.join(DEFAULT_SWEEP)}"
+        )
+    levels: list[float | int | str] = []
+    for v in values.split(","):
+        v = v.strip()
+        if fam == "social":
+            levels.append(v)
+        else:
+            try:
+                levels.append(float(v) if fam in ("resize", "noise") else int(v))
+            except ValueError as exc:
+                raise ConfigError(f"--levels {fam}: {v!r} is not a number") from exc
+    return fam, levels
+
+
 def make_perturbation(family: str, level: float | int | str) -> Perturbation:
     """The perturbation ``family`` at ``level``, as ``f(image, rng) -> image``."""
     if family == "none":
