@@ -187,15 +187,9 @@ def _untouched(sources: list[str]) -> Dataset:
     """The photos of ``--untouched`` as one dataset of untouched (label 0) samples."""
     from pathlib import Path
 
-    from boxpromptiml.data.sources import Dataset, Sample, resolve_images
+    from boxpromptiml.data.sources import Dataset, Sample, images_dataset
 
-    paths = resolve_images(sources)
-    seen: dict[str, int] = {}
-    samples = []
-    for path in paths:
-        stem = path.stem
-        seen[stem] = seen.get(stem, -1) + 1
-        samples.append(Sample(stem if not seen[stem] else f"{stem}__{seen[stem]}", path, None, 0))
+    samples = [Sample(s.name, s.image, None, 0) for s in images_dataset(sources)]
     first = Path(sources[0])  # a folder or a .txt list names the set; a glob or files do not
     named = first.is_dir() or first.suffix.lower() == ".txt"
     return Dataset((first.stem if first.suffix else first.name) if named else "untouched", samples)
