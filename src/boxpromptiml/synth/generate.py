@@ -262,13 +262,6 @@ def _r(x: float, nd: int = 4) -> float:
     return round(float(x), nd)
 
 
-def _happens(rng: np.random.Generator, p: float) -> bool:
-    """Whether an option applied with probability ``p`` applies this time. Draws from
-    ``rng`` only when ``p > 0``, so an option left off consumes no draw and datasets made
-    without it stay the same."""
-    return p > 0 and rng.random() < p
-
-
 def _pick(rng: np.random.Generator, weights: Mapping[str, float]) -> str:
     keys = list(weights)
     p = np.array([weights[k] for k in keys], dtype=np.float64)
@@ -301,10 +294,10 @@ def _prepare(
         img = img[:, ::-1]
     img = np.ascontiguousarray(cap_size(np.ascontiguousarray(img), cfg.size))
     camera = None
-    if _happens(rng, cfg.camera):
+    if ops.happens(rng, cfg.camera):
         img, camera = ops.camera_pipeline(img, rng)
     prejpeg = None
-    if _happens(rng, cfg.prejpeg) and min(img.shape[:2]) > 72:
+    if ops.happens(rng, cfg.prejpeg) and min(img.shape[:2]) > 72:
         # the photo as a camera or an earlier save left it: JPEG-compressed, its 8x8 grid
         # then shifted by a crop of 0-7 px so that it need not align with the final image's
         lo, hi = cfg.prejpeg_quality
@@ -389,7 +382,7 @@ def _splice(
     if n > 1 and donor_idx >= host_idx:
         donor_idx += 1
     donor, donor_rec = _prepare(cache, donor_idx, rng, cfg)
-    if _happens(rng, cfg.splice_object):
+    if ops.happens(rng, cfg.splice_object):
         # a whole object of the donor, resized to the drawn area (shrunk more freely:
         # a donor's main object is often larger than the region the host can take)
         shape, lowest = "object", 0.25
@@ -414,10 +407,10 @@ def _splice(
         strength = float(rng.uniform(0.5, 1.0))
         layer = ops.match_colour(layer, dest, image, strength)
     noise_added = None
-    if _happens(rng, cfg.noise_match):
+    if ops.happens(rng, cfg.noise_match):
         layer, noise_added = ops.match_noise(layer, dest, image, rng)
     blended = None
-    if _happens(rng, cfg.poisson):
+    if ops.happens(rng, cfg.poisson):
         blended = ops.poisson_blend(image, layer, dest)
     if blended is not None:
         alpha, mask, sigma = dest.astype(np.float32), dest, None
@@ -456,7 +449,7 @@ def _copymove(
     angle = float(rng.uniform(-45, 45)) if rng.random() < cfg.rotate else 0.0
     mirror = bool(rng.random() < cfg.mirror)
     region, shape = None, "object"
-    if _happens(rng, cfg.copymove_object):
+    if ops.happens(rng, cfg.copymove_object):
         region = host_object.region(forbid)
         if region is not None:  # the whole object, its copy about the drawn area
             scale = float(np.sqrt(target_px / region.sum()) * rng.uniform(0.9, 1.1))
@@ -500,7 +493,7 @@ def _removal(
     host_object: _HostObject,
 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]] | None:
     region, shape = None, "object"
-    if _happens(rng, cfg.removal_object):
+    if ops.happens(rng, cfg.removal_object):
         region = host_object.region(forbid)
         if region is not None and region.mean() > cfg.removal_max_area:
             region = None  # too large to erase believably
@@ -513,7 +506,7 @@ def _removal(
     region = ops.dilate(region, grow)
     if (region & forbid).any():
         return None
-    if _happens(rng, cfg.removal_patch):
+    if ops.happens(rng, cfg.removal_patch):
         filled = ops.patch_fill(image, region, rng, forbid)
         if filled is not None:
             out, shift = filled

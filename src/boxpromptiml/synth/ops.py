@@ -191,6 +191,13 @@ def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
     return cv2.cvtColor(decoded, cv2.COLOR_BGR2RGB)
 
 
+def happens(rng: np.random.Generator, p: float) -> bool:
+    """Whether an option applied with probability ``p`` applies this time. Draws from
+    ``rng`` only when ``p > 0``, so an option left off consumes no draw and datasets made
+    without it stay the same."""
+    return p > 0 and rng.random() < p
+
+
 def post_process(
     image: np.ndarray,
     mask: np.ndarray,
@@ -216,8 +223,7 @@ def post_process(
         image = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
         mask = resize_mask(mask, (nh, nw))
         ops.append({"op": "resize", "scale": round(s, 4), "hw": [nh, nw]})
-    p_up = probs.get("upscale", 0.0)
-    if p_up > 0 and rng.random() < p_up:
+    if happens(rng, probs.get("upscale", 0.0)):
         s = float(rng.uniform(*ranges["upscale"]))
         cubic = bool(rng.random() < 0.5)
         h, w = image.shape[:2]
